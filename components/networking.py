@@ -1,0 +1,158 @@
+"""Networking: a private VPC, one subnet per RDS-Proxy-capable AZ, and the probe → proxy → database chain."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+# AZ IDs where RDS Proxy cannot place endpoints (RDS Proxy limitations, "Availability Zones"); subnets are
+# picked by AZ *ID* because AZ names are shuffled per account.
+PROXY_UNSUPPORTED_AZ_IDS = ("use1-az3",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkingArgs:
+    """The VPC's address range, how many AZs to span, and the one port the chain opens."""
+
+    vpc_cidr: str
+    az_count: int
+    db_port: int = 3306
+
+
+def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
+    """The first `count` subnets, 8 bits longer than the VPC's prefix (but at most /28)."""
+    net = ipaddress.ip_network(vpc_cidr)
+    new_prefix = min(net.prefixlen + 8, 28)
+    subnets = net.subnets(new_prefix=new_prefix)
+    return [str(next(subnets)) for _ in range(count)]
+
+
+def pick_zone_ids(zone_ids: Sequence[str], count: int) -> list[str]:
+    """The first `count` supported AZ IDs, or a clear error when the region has too few."""
+    usable = [z for z in zone_ids if z not in PROXY_UNSUPPORTED_AZ_IDS]
+    if len(usable) < count:
+        raise pulumi.RunError(
+            f"azCount: {count} is not allowed here; this region has {len(usable)} available AZs that RDS "
+            f"Proxy serves ({', '.join(usable) or 'none'}). Lower azCount or pick another region."
+        )
+    return usable[:count]
+
+
+class Networking(pulumi.ComponentResource):
+    """Private VPC, subnets in distinct AZs, a DB subnet group, and security groups probe → proxy → db."""
+
+    vpc_id: pulumi.Output[str]
+    """The VPC's id."""
+    private_subnet_ids: pulumi.Output[list[str]]
+    """Private subnets, one per AZ, in AZ order."""
+    db_subnet_group_name: pulumi.Output[str]
+    """DB subnet group spanning the private subnets."""
+    probe_security_group_id: pulumi.Output[str]
+    """Clients of the proxy (the probe Lambda) sit in this group."""
+    proxy_security_group_id: pulumi.Output[str]
+    """The proxy's ENIs sit in this group."""
+    db_security_group_id: pulumi.Output[str]
+    """The database instance sits in this group."""
+
+    def __init__(self, name: str, args: NetworkingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rdsproxy:index:Networking", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=args.vpc_cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags={"Name": f"{name}-vpc"},
+            opts=child,
+        )
+        # Take over the default security group and strip its rules: nothing may land in an open group.
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], opts=child)
+
+        zones = aws.get_availability_zones_output(
+            state="available",
+            exclude_zone_ids=list(PROXY_UNSUPPORTED_AZ_IDS),
+            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        chosen = zones.zone_ids.apply(lambda ids: pick_zone_ids(ids, args.az_count))
+
+        def zone(i: int) -> pulumi.Output[str]:
+            return chosen.apply(lambda ids: ids[i])
+
+        subnets = [
+            aws.ec2.Subnet(
+                f"{name}-private-{i + 1}",
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone_id=zone(i),
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{name}-private-{i + 1}"},
+                opts=child,
+            )
+            for i, cidr in enumerate(subnet_cidrs(args.vpc_cidr, args.az_count))
+        ]
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-db-subnets",
+            subnet_ids=[s.id for s in subnets],
+            description="Private subnets for the database",
+            opts=child,
+        )
+
+        groups = {
+            role: aws.ec2.SecurityGroup(
+                f"{name}-{role}-sg", vpc_id=vpc.id, description=description, opts=child
+            )
+            for role, description in (
+                ("probe", "Clients of the RDS Proxy (probe Lambda)"),
+                ("proxy", "RDS Proxy endpoints"),
+                ("db", "RDS database instance"),
+            )
+        }
+        # Each hop opens only the DB port, only to the next group: (from, to, why).
+        hops = (
+            ("probe", "proxy", "Probe Lambda to RDS Proxy"),
+            ("proxy", "db", "RDS Proxy to the database"),
+        )
+        for source, target, why in hops:
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-{source}-to-{target}",
+                security_group_id=groups[source].id,
+                referenced_security_group_id=groups[target].id,
+                ip_protocol="tcp",
+                from_port=args.db_port,
+                to_port=args.db_port,
+                description=why,
+                opts=child,
+            )
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-{target}-from-{source}",
+                security_group_id=groups[target].id,
+                referenced_security_group_id=groups[source].id,
+                ip_protocol="tcp",
+                from_port=args.db_port,
+                to_port=args.db_port,
+                description=why,
+                opts=child,
+            )
+
+        self.vpc_id = vpc.id
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in subnets])
+        self.db_subnet_group_name = subnet_group.name
+        self.probe_security_group_id = groups["probe"].id
+        self.proxy_security_group_id = groups["proxy"].id
+        self.db_security_group_id = groups["db"].id
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "private_subnet_ids": self.private_subnet_ids,
+                "db_subnet_group_name": self.db_subnet_group_name,
+                "probe_security_group_id": self.probe_security_group_id,
+                "proxy_security_group_id": self.proxy_security_group_id,
+                "db_security_group_id": self.db_security_group_id,
+            }
+        )

@@ -1,0 +1,198 @@
+"""Config: every key declared, profiles and overrides, and every validation rule (all errors at once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.settings import ConfigError, PoolProfile, parse_settings
+from plan.config import load_stack_config
+from tests.conftest import deploy, ok
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {
+    "poolProfile", "idleClientTimeout", "maxConnectionsPercent", "maxIdleConnectionsPercent",
+    "connectionBorrowTimeout", "initQuery", "sessionPinningFilters", "requireTls", "debugLogging",
+    "iamAuth", "vpcCidr", "azCount", "dbInstanceClass", "dbEngineVersion", "dbAllocatedStorage",
+    "dbName", "dbUsername", "dbBackupRetentionDays", "dbMultiAz", "dbDeletionProtection",
+    "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
+}  # fmt: skip
+
+
+def pool(run):
+    tg = run.one("aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup").inputs["connectionPoolConfig"]
+    proxy = run.one("aws:rds/proxy:Proxy").inputs
+    return (
+        proxy["idleClientTimeout"],
+        tg["maxConnectionsPercent"],
+        tg["maxIdleConnectionsPercent"],
+        tg["connectionBorrowTimeout"],
+    )
+
+
+def problems(**config) -> list[str]:
+    error = deploy("dev", **config).error
+    assert isinstance(error, ConfigError), f"expected a ConfigError, got {error!r}"
+    return error.problems
+
+
+def test_every_key_is_declared_with_type_description_and_default():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == KEYS
+    for key, decl in declared.items():
+        assert {"type", "description", "default"} <= set(decl), key
+
+
+def test_stack_files_hold_only_what_differs_from_the_defaults():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    for stack in ("dev", "prod"):
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"] or {}
+        for key, value in config.items():
+            name = key.split(":", 1)[1]
+            if key.startswith("rds-proxy:"):
+                assert value != declared[name]["default"], f"{stack}: {key} repeats the default"
+
+
+def test_default_profile_is_the_recipe_tuning():
+    assert pool(ok("dev")) == (900, 75, 25, 120)
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [("recipe", (900, 75, 25, 120)), ("event-driven", (300, 90, 10, 30)), ("steady", (1800, 100, 50, 120))],
+)
+def test_pool_profile_selects_pool_values(profile, expected):
+    assert pool(ok("dev", poolProfile=profile)) == expected
+
+
+def test_event_driven_profile_keeps_idle_timeout_short():
+    assert pool(ok("dev", poolProfile="event-driven"))[0] <= 600
+
+
+def test_explicit_pool_keys_override_the_profile():
+    run = ok(
+        "dev",
+        poolProfile="steady",
+        idleClientTimeout=600,
+        maxConnectionsPercent=60,
+        maxIdleConnectionsPercent=5,
+        connectionBorrowTimeout=10,
+    )
+    assert pool(run) == (600, 60, 5, 10)
+
+
+def test_one_override_keeps_the_rest_of_the_profile():
+    assert pool(ok("dev", poolProfile="steady", maxConnectionsPercent=80)) == (1800, 80, 50, 120)
+
+
+def test_overrides_use_the_same_keys_as_stack_files():
+    config = load_stack_config("dev", ["maxConnectionsPercent=60", "aws:region=eu-west-1"])
+    assert config["rds-proxy:maxConnectionsPercent"] == "60"
+    assert config["aws:region"] == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("poolProfile", "bursty", "recipe, event-driven, steady"),
+        ("idleClientTimeout", 0, "from 1 to 28800"),
+        ("idleClientTimeout", 28801, "from 1 to 28800"),
+        ("maxConnectionsPercent", 0, "from 1 to 100"),
+        ("maxConnectionsPercent", 101, "from 1 to 100"),
+        ("maxIdleConnectionsPercent", -5, "from 0 to 100"),
+        ("connectionBorrowTimeout", 301, "from 0 to 300"),
+        ("sessionPinningFilters", ["EXCLUDE_EVERYTHING"], "EXCLUDE_VARIABLE_SETS"),
+        ("iamAuth", "OPTIONAL", "REQUIRED or DISABLED"),
+        ("vpcCidr", "10.0.0.0/8", "/16 to /24"),
+        ("vpcCidr", "10.0.0.0/25", "/16 to /24"),
+        ("vpcCidr", "10.0.0.1/16", "/16 to /24"),
+        ("vpcCidr", "fd00::/48", "IPv4"),
+        ("azCount", 1, "from 2"),
+        ("dbInstanceClass", "t3.micro", "db."),
+        ("dbEngineVersion", "5.7", "8.0 or 8.4"),
+        ("dbAllocatedStorage", 10, "from 20"),
+        ("dbName", "1testdb", "a letter"),
+        ("dbName", "test-db", "a letter"),
+        ("dbUsername", "rdsadmin", "not one of"),
+        ("dbUsername", "a_name_longer_than_16", "at most 16"),
+        ("dbBackupRetentionDays", 3, "from 7 to 35"),
+        ("dbBackupRetentionDays", 36, "from 7 to 35"),
+        ("probeTimeout", 60, "from 5 to 30"),
+        ("probeMemorySize", 64, "from 128 to 10240"),
+        ("requireTls", "yes", "true or false"),
+        ("idleClientTimeout", "soon", "an integer"),
+        ("azCount", "2.5", "an integer"),
+        ("sessionPinningFilters", "EXCLUDE_VARIABLE_SETS", "a list of strings"),
+    ],
+)
+def test_invalid_value_is_reported_with_key_value_and_what_is_allowed(key, value, fragment):
+    found = problems(**{key: value})
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{key}: ")
+    shown = value[0] if isinstance(value, list) else str(value)
+    assert shown in found[0]
+    assert fragment in found[0]
+
+
+def test_max_idle_may_not_exceed_max_connections():
+    (problem,) = problems(maxConnectionsPercent=40, maxIdleConnectionsPercent=50)
+    assert problem.startswith("maxIdleConnectionsPercent: 50") and "maxConnectionsPercent (40)" in problem
+
+
+def test_max_idle_is_checked_against_the_profile_value():
+    (problem,) = problems(poolProfile="recipe", maxIdleConnectionsPercent=80)  # recipe max is 75
+    assert "maxConnectionsPercent (75)" in problem
+
+
+def test_every_bad_key_is_reported_at_once():
+    found = problems(idleClientTimeout="soon", iamAuth="maybe", azCount=1, dbName="9")
+    assert [p.split(":")[0] for p in found] == ["idleClientTimeout", "iamAuth", "dbName", "azCount"]
+
+
+def test_error_message_names_the_problem_count_and_how_to_fix():
+    error = deploy("dev", iamAuth="maybe", azCount=1).error
+    assert "2 problems" in str(error) and "nothing was created" in str(error)
+    assert "pulumi config set rds-proxy:<key>" in str(error)
+
+
+def test_invalid_config_creates_nothing():
+    run = deploy("dev", maxConnectionsPercent=500)
+    assert isinstance(run.error, ConfigError)
+    assert run.resources == []
+    assert run.invokes == []
+
+
+def test_valid_edge_values_are_accepted():
+    run = ok(
+        "dev",
+        idleClientTimeout=28800,
+        maxConnectionsPercent=100,
+        maxIdleConnectionsPercent=0,
+        connectionBorrowTimeout=0,
+        vpcCidr="172.16.0.0/24",
+        dbEngineVersion="8.4",
+        probeTimeout=5,
+        probeMemorySize=10240,
+        sessionPinningFilters=["EXCLUDE_VARIABLE_SETS"],
+    )
+    assert pool(run) == (28800, 100, 0, 0)
+
+
+def test_settings_parse_cli_strings():
+    raw = {
+        "poolProfile": "steady",
+        "requireTls": "false",
+        "sessionPinningFilters": '["EXCLUDE_VARIABLE_SETS"]',
+    }
+    settings = parse_settings(raw.get, "rds-proxy", "dev")
+    assert settings.pool_profile is PoolProfile.STEADY
+    assert settings.require_tls is False
+    assert settings.session_pinning_filters == ("EXCLUDE_VARIABLE_SETS",)
+
+
+def test_config_error_prints_without_traceback():
+    import pulumi
+
+    assert isinstance(deploy("dev", azCount=0).error, pulumi.RunError)

@@ -1,0 +1,76 @@
+"""Deploy graph (proxy and probe build while RDS does) and the stack outputs users script against."""
+
+from __future__ import annotations
+
+from tests.conftest import ok
+
+OUTPUTS = {
+    "proxyEndpoint",
+    "proxyName",
+    "proxyArn",
+    "dbInstanceId",
+    "dbEndpoint",
+    "secretArn",
+    "probeFunctionName",
+    "vpcId",
+    "privateSubnetIds",
+}
+
+
+def test_only_the_proxy_target_waits_for_the_instance(stack_run):
+    instance = stack_run.one("aws:rds/instance:Instance")
+    waiting = {r.type for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
+    assert waiting == {"aws:rds/proxyTarget:ProxyTarget"}
+
+
+def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):
+    instance = stack_run.one("aws:rds/instance:Instance")
+    for type_ in ("aws:rds/proxy:Proxy", "aws:lambda/function:Function"):
+        assert not stack_run.depends_on(stack_run.one(type_), instance), type_
+
+
+def test_component_tree(stack_run):
+    root = stack_run.one("rdsproxy:index:RdsProxyStack")
+    children = {r.type for r in stack_run.resources if r.parent == root.urn}
+    assert children == {
+        f"rdsproxy:index:{c}" for c in ("Networking", "Credentials", "Database", "Proxy", "ProbeFunction")
+    }
+    for r in stack_run.resources:
+        if r.custom:
+            assert stack_run.by_urn(r.parent).type.startswith("rdsproxy:index:"), r.name
+
+
+def test_stack_exports_exactly_the_documented_outputs(stack_run):
+    assert set(stack_run.exports) == OUTPUTS
+
+
+def test_outputs_carry_the_deployed_values(stack_run):
+    out = stack_run.exports
+    proxy = stack_run.one("aws:rds/proxy:Proxy")
+    db = stack_run.one("aws:rds/instance:Instance")
+    assert out["proxyEndpoint"] == proxy.outputs["endpoint"]
+    assert out["proxyName"] == proxy.inputs["name"]
+    assert out["proxyArn"] == proxy.outputs["arn"]
+    assert out["dbInstanceId"] == db.outputs["identifier"]
+    assert out["dbEndpoint"] == db.outputs["address"]
+    assert out["secretArn"] == stack_run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
+    assert out["probeFunctionName"] == stack_run.one("aws:lambda/function:Function").inputs["name"]
+    assert out["vpcId"] == stack_run.one("aws:ec2/vpc:Vpc").id
+    assert out["privateSubnetIds"] == [s.id for s in stack_run.by_type("aws:ec2/subnet:Subnet")]
+
+
+def test_no_output_is_a_secret_or_holds_the_password(stack_run):
+    password = stack_run.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    password = getattr(password, "value", password)
+    assert stack_run.secret_exports == set()
+    assert password not in repr(stack_run.exports)
+
+
+def test_readme_diagram_is_the_one_the_plan_draws():
+    from pathlib import Path
+
+    from plan.report import mermaid
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- diagram:start -->")[1].split("<!-- diagram:end -->")[0]
+    assert block.strip() == f"```mermaid\n{mermaid(ok('dev'))}\n```"

@@ -1,0 +1,138 @@
+"""ProbeFunction: reproducible package with pymysql, wired to the proxy, IAM auth scoped, no password in env."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from components.probe import build_package, db_connect_policy
+from tests.conftest import ok, policy_doc
+
+FUNCTION = "aws:lambda/function:Function"
+
+
+def names_in(package: bytes) -> set[str]:
+    return set(zipfile.ZipFile(io.BytesIO(package)).namelist())
+
+
+def test_package_holds_the_handler_at_the_root_and_pymysql_beside_it():
+    names = names_in(build_package())
+    assert "lambda_function.py" in names
+    assert {"pymysql/__init__.py", "pymysql/connections.py", "pymysql/err.py"} <= names
+
+
+def test_package_does_not_ship_boto3_or_bytecode():
+    names = names_in(build_package())
+    assert not any(n.startswith(("boto3/", "botocore/")) for n in names)
+    assert not any(n.endswith(".pyc") or "__pycache__" in n for n in names)
+
+
+def test_package_imports_pymysql_from_inside_the_zip(tmp_path):
+    import subprocess
+    import sys
+
+    zip_path = tmp_path / "probe.zip"
+    zip_path.write_bytes(build_package())
+    code = "import pymysql, sys; print(pymysql.__file__)"
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {str(zip_path)!r}); {code}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert str(zip_path) in out
+
+
+def test_package_is_byte_for_byte_reproducible(tmp_path):
+    first = build_package()
+    for p in Path("lambda_src").glob("*.py"):
+        (tmp_path / p.name).write_bytes(p.read_bytes())  # fresh mtimes, same content
+    assert build_package(tmp_path) == first
+
+
+def test_function_runs_the_handler_on_python312_with_its_hash(stack_run):
+    fn = stack_run.one(FUNCTION).inputs
+    assert fn["runtime"] == "python3.12"
+    assert fn["handler"] == "lambda_function.lambda_handler"
+    assert fn["sourceCodeHash"] == base64.b64encode(hashlib.sha256(build_package()).digest()).decode()
+
+
+def test_function_sits_in_the_private_subnets_with_the_probe_group(stack_run):
+    vpc = stack_run.one(FUNCTION).inputs["vpcConfig"]
+    assert vpc["subnetIds"] == [s.id for s in stack_run.by_type("aws:ec2/subnet:Subnet")]
+    group = next(
+        g for g in stack_run.by_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("probe-sg")
+    )
+    assert vpc["securityGroupIds"] == [group.id]
+
+
+def test_environment_points_at_the_proxy_and_holds_no_password(stack_run):
+    env = stack_run.one(FUNCTION).inputs["environment"]["variables"]
+    assert env == {
+        "PROXY_ENDPOINT": stack_run.one("aws:rds/proxy:Proxy").outputs["endpoint"],
+        "DB_PORT": "3306",
+        "DB_USER": "admin",
+        "DB_NAME": "testdb",
+        "DB_AUTH": "iam",
+    }
+
+
+def test_without_iam_auth_the_probe_gets_no_db_auth_and_no_connect_grant():
+    run = ok("dev", iamAuth="DISABLED")
+    env = run.one(FUNCTION).inputs["environment"]["variables"]
+    assert "DB_AUTH" not in env and not any("PASSWORD" in k for k in env)
+    assert not [p for p in run.by_type("aws:iam/rolePolicy:RolePolicy") if "db-connect" in p.name]
+
+
+def test_timeout_and_memory_follow_config():
+    fn = ok("dev", probeTimeout=10, probeMemorySize=512).one(FUNCTION).inputs
+    assert (fn["timeout"], fn["memorySize"]) == (10, 512)
+
+
+def test_role_is_trusted_by_lambda_with_vpc_access(stack_run):
+    role = next(r for r in stack_run.by_type("aws:iam/role:Role") if "probe-role" in r.name)
+    trust = policy_doc(role.inputs, "assumeRolePolicy")
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
+    attachment = stack_run.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
+    assert attachment["role"] == role.outputs["name"]
+    assert attachment["policyArn"] == "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+    assert stack_run.one(FUNCTION).inputs["role"] == role.outputs["arn"]
+
+
+def test_db_connect_is_scoped_to_this_proxy_and_user(stack_run):
+    proxy_arn = stack_run.one("aws:rds/proxy:Proxy").outputs["arn"]
+    proxy_id = proxy_arn.rsplit(":", 1)[1]
+    policy = next(p for p in stack_run.by_type("aws:iam/rolePolicy:RolePolicy") if "db-connect" in p.name)
+    (statement,) = policy_doc(policy.inputs)["Statement"]
+    assert statement["Action"] == "rds-db:connect"
+    assert statement["Resource"] == f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{proxy_id}/admin"
+    assert proxy_id.startswith("prx-")
+
+
+def test_db_connect_arn_keeps_the_partition():
+    arn = "arn:aws-us-gov:rds:us-gov-west-1:111122223333:db-proxy:prx-0abc"
+    resource = db_connect_policy(arn, "app")["Statement"][0]["Resource"]
+    assert resource == "arn:aws-us-gov:rds-db:us-gov-west-1:111122223333:dbuser:prx-0abc/app"
+
+
+def test_log_group_exists_before_the_function_with_retention(stack_run):
+    fn = stack_run.one(FUNCTION)
+    group = next(
+        g
+        for g in stack_run.by_type("aws:cloudwatch/logGroup:LogGroup")
+        if g.inputs["name"].startswith("/aws/lambda/")
+    )
+    assert group.inputs["name"] == f"/aws/lambda/{fn.inputs['name']}"
+    assert group.inputs["retentionInDays"] == 30
+    assert group.urn in fn.dependencies
+
+
+@pytest.mark.parametrize("needed", ["vpc-access", "db-connect"])
+def test_function_waits_for_its_permissions(stack_run, needed):
+    permission = next(r for r in stack_run.resources if r.name.endswith(needed))
+    assert permission.urn in stack_run.one(FUNCTION).dependencies
