@@ -1,0 +1,1 @@
+"""Policy pack ``rds-proxy-guardrails``; the rules live in :mod:`policy.rules`."""
