@@ -45,6 +45,34 @@ def test_every_key_is_declared_with_type_description_and_default():
         assert {"type", "description", "default"} <= set(decl), key
 
 
+PY_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+
+
+def _matches(value, declared: str) -> bool:
+    # bool is an int in Python; the CLI keeps them apart.
+    return isinstance(value, PY_TYPES[declared]) and not (declared == "integer" and isinstance(value, bool))
+
+
+def test_declared_types_are_ones_the_cli_knows_and_defaults_match_them():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    for key, decl in declared.items():
+        assert decl["type"] in PY_TYPES, key
+        assert _matches(decl["default"], decl["type"]), key
+        if decl["type"] == "array":
+            assert decl["items"]["type"] in PY_TYPES, key
+            assert all(_matches(v, decl["items"]["type"]) for v in decl["default"]), key
+
+
+def test_stack_file_values_have_the_declared_types():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    for stack in ("dev", "prod"):
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"] or {}
+        for key, value in config.items():
+            namespace, name = key.split(":", 1)
+            if namespace == "rds-proxy":
+                assert _matches(value, declared[name]["type"]), f"{stack}: {key}"
+
+
 def test_stack_files_hold_only_what_differs_from_the_defaults():
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     for stack in ("dev", "prod"):
