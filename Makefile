@@ -30,6 +30,7 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/bench_probe.py
+	$(BIN)/python bench/bench_plan.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
