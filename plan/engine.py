@@ -110,13 +110,20 @@ class ProgramRun:
     def by_urn(self, urn: str) -> Resource:
         return next(r for r in self.resources if r.urn == urn)
 
+    def waits_for(self, resource: Resource) -> set[str]:
+        """URNs `resource` waits for: its dependencies and its parent (a child registers only once its
+        parent component has, and a component with depends_on registers only after those finish)."""
+        recorded = {r.urn for r in self.resources}
+        parent = {resource.parent} if resource.parent in recorded else set()
+        return resource.dependencies | parent
+
     def depends_on(self, resource: Resource, other: Resource) -> bool:
-        """True when `resource` waits for `other`, directly or through other resources."""
+        """True when `resource` waits for `other`, directly or through other resources or its parents."""
         seen: set[str] = set()
         todo = [resource.urn]
         while todo:
             urn = todo.pop()
-            for dep in self.by_urn(urn).dependencies:
+            for dep in self.waits_for(self.by_urn(urn)):
                 if dep == other.urn:
                     return True
                 if dep not in seen:

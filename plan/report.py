@@ -90,7 +90,7 @@ def critical_path(run: ProgramRun) -> tuple[float, list[Resource]]:
     def longest(resource: Resource) -> tuple[float, list[Resource]]:
         if resource.urn not in memo:
             best: tuple[float, list[Resource]] = (0.0, [])
-            for dep in resource.dependencies:
+            for dep in run.waits_for(resource):
                 candidate = longest(run.by_urn(dep))
                 if candidate[0] > best[0]:
                     best = candidate

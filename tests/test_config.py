@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,12 @@ def test_overrides_use_the_same_keys_as_stack_files():
         ("dbBackupRetentionDays", 3, "from 7 to 35"),
         ("dbBackupRetentionDays", 36, "from 7 to 35"),
         ("probeTimeout", 60, "from 5 to 30"),
+        ("probeTimeout", 4, "from 5 to 30"),
+        ("probeMemorySize", 10241, "from 128 to 10240"),
+        ("azCount", 7, "from 2 to 6"),
+        ("dbAllocatedStorage", 65537, "from 20 to 65536"),
+        ("maxIdleConnectionsPercent", 101, "from 0 to 100"),
+        ("dbName", "a" * 65, "at most 64"),
         ("probeMemorySize", 64, "from 128 to 10240"),
         ("requireTls", "yes", "true or false"),
         ("idleClientTimeout", "soon", "an integer"),
@@ -161,7 +168,7 @@ def test_invalid_value_is_reported_with_key_value_and_what_is_allowed(key, value
     assert found[0].startswith(f"{key}: ")
     shown = value[0] if isinstance(value, list) else str(value)
     assert shown in found[0]
-    assert fragment in found[0]
+    assert re.search(rf"{re.escape(fragment)}(?![0-9])", found[0]), found[0]
 
 
 def test_max_idle_may_not_exceed_max_connections():
@@ -224,3 +231,9 @@ def test_config_error_prints_without_traceback():
     import pulumi
 
     assert isinstance(deploy("dev", azCount=0).error, pulumi.RunError)
+
+
+def test_secure_stack_values_are_masked_not_passed_on(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: rds-proxy\n")
+    (tmp_path / "Pulumi.s.yaml").write_text("config:\n  rds-proxy:initQuery:\n    secure: v1:AAAABBBB\n")
+    assert load_stack_config("s", root=tmp_path)["rds-proxy:initQuery"] == "[secret]"

@@ -74,3 +74,26 @@ def test_readme_diagram_is_the_one_the_plan_draws():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     block = readme.split("<!-- diagram:start -->")[1].split("<!-- diagram:end -->")[0]
     assert block.strip() == f"```mermaid\n{mermaid(ok('dev'))}\n```"
+
+
+def test_proxy_and_probe_components_do_not_wait_for_the_database_either(stack_run):
+    instance = stack_run.one("aws:rds/instance:Instance")
+    for type_ in ("rdsproxy:index:Proxy", "rdsproxy:index:ProbeFunction"):
+        assert not stack_run.depends_on(stack_run.one(type_), instance), type_
+
+
+def test_a_component_dependency_counts_for_its_children():
+    import pulumi
+
+    def program():
+        first = pulumi.CustomResource("test:index:Thing", "first", {})
+        group = pulumi.ComponentResource(
+            "test:index:Group", "group", None, pulumi.ResourceOptions(depends_on=[first])
+        )
+        pulumi.CustomResource("test:index:Thing", "child", {}, pulumi.ResourceOptions(parent=group))
+
+    from plan.engine import run_program
+
+    run = run_program("dev", {}, program=program)
+    assert run.error is None
+    assert run.depends_on(run.named("child"), run.named("first"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -136,3 +137,48 @@ def test_log_group_exists_before_the_function_with_retention(stack_run):
 def test_function_waits_for_its_permissions(stack_run, needed):
     permission = next(r for r in stack_run.resources if r.name.endswith(needed))
     assert permission.urn in stack_run.one(FUNCTION).dependencies
+
+
+def test_package_entries_have_fixed_timestamps_and_modes():
+    infos = zipfile.ZipFile(io.BytesIO(build_package())).infolist()
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert {i.external_attr >> 16 for i in infos} == {0o644}
+
+
+def test_custom_user_and_db_name_reach_the_secret_the_env_and_the_iam_grant():
+    run = ok("dev", dbUsername="app_admin", dbName="orders")
+    assert run.one("aws:rds/instance:Instance").inputs["username"] == "app_admin"
+    body = json.loads(run.one("aws:secretsmanager/secretVersion:SecretVersion").inputs["secretString"].value)
+    assert body["username"] == "app_admin"
+    env = run.one(FUNCTION).inputs["environment"]["variables"]
+    assert (env["DB_USER"], env["DB_NAME"]) == ("app_admin", "orders")
+    grant = next(p for p in run.by_type("aws:iam/rolePolicy:RolePolicy") if "db-connect" in p.name)
+    resource = policy_doc(grant.inputs)["Statement"][0]["Resource"]
+    assert ":dbuser:prx-" in resource and resource.endswith("/app_admin")
+
+
+def test_vpc_access_policy_arn_keeps_the_partition():
+    from components.probe import ProbeFunction, ProbeFunctionArgs
+    from plan.engine import run_program
+
+    def program():
+        ProbeFunction(
+            "p",
+            ProbeFunctionArgs(
+                function_name="f",
+                subnet_ids=["subnet-1"],
+                security_group_ids=["sg-1"],
+                proxy_endpoint="e",
+                proxy_arn="arn:aws-cn:rds:cn-north-1:123456789012:db-proxy:prx-1",
+                db_user="u",
+                db_name="d",
+                iam_auth_required=True,
+            ),
+        )
+
+    run = run_program("dev", {"aws:region": "cn-north-1"}, program=program)
+    assert run.error is None, run.error
+    attachment = run.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
+    assert (
+        attachment["policyArn"] == "arn:aws-cn:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+    )
