@@ -62,6 +62,18 @@ class Networking(pulumi.ComponentResource):
         super().__init__("rdsproxy:index:Networking", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        # Asked first and synchronously, so a region with too few proxy-capable AZs fails before any
+        # resource is declared (Networking is the stack's first component).
+        zones = aws.get_availability_zones(
+            state="available",
+            exclude_zone_ids=list(PROXY_UNSUPPORTED_AZ_IDS),
+            filters=[
+                aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])
+            ],
+            opts=pulumi.InvokeOptions(parent=self),
+        )
+        zone_ids = pick_zone_ids(zones.zone_ids, args.az_count)
+
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=args.vpc_cidr,
@@ -73,28 +85,19 @@ class Networking(pulumi.ComponentResource):
         # Take over the default security group and strip its rules: nothing may land in an open group.
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], opts=child)
 
-        zones = aws.get_availability_zones_output(
-            state="available",
-            exclude_zone_ids=list(PROXY_UNSUPPORTED_AZ_IDS),
-            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
-        chosen = zones.zone_ids.apply(lambda ids: pick_zone_ids(ids, args.az_count))
-
-        def zone(i: int) -> pulumi.Output[str]:
-            return chosen.apply(lambda ids: ids[i])
-
         subnets = [
             aws.ec2.Subnet(
                 f"{name}-private-{i + 1}",
                 vpc_id=vpc.id,
                 cidr_block=cidr,
-                availability_zone_id=zone(i),
+                availability_zone_id=zone_id,
                 map_public_ip_on_launch=False,
                 tags={"Name": f"{name}-private-{i + 1}"},
                 opts=child,
             )
-            for i, cidr in enumerate(subnet_cidrs(args.vpc_cidr, args.az_count))
+            for i, (cidr, zone_id) in enumerate(
+                zip(subnet_cidrs(args.vpc_cidr, args.az_count), zone_ids, strict=True)
+            )
         ]
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-db-subnets",
