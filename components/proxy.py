@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import PoolSettings
+from components.settings import IamAuth, PoolSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +24,7 @@ class ProxyArgs:
     db_instance_id: pulumi.Input[str]
     """Only the target registration waits for this: the proxy itself builds while RDS does."""
     pool: PoolSettings
-    iam_auth: str = "REQUIRED"
+    iam_auth: IamAuth = IamAuth.REQUIRED
     require_tls: bool = True
     debug_logging: bool = False
     init_query: str | None = None
@@ -67,7 +67,7 @@ class Proxy(pulumi.ComponentResource):
                 aws.rds.ProxyAuthArgs(
                     auth_scheme="SECRETS",
                     secret_arn=args.secret_arn,
-                    iam_auth=args.iam_auth,
+                    iam_auth=args.iam_auth.value,
                     description="Master credentials",
                 )
             ],

@@ -50,8 +50,15 @@ PROFILES: Mapping[PoolProfile, PoolSettings] = {
     PoolProfile.STEADY: PoolSettings(1800, 100, 50, 120),
 }
 
+
+class IamAuth(enum.Enum):
+    """Whether clients of the proxy must present IAM auth tokens (RDS Proxy's `IAMAuth`)."""
+
+    REQUIRED = "REQUIRED"
+    DISABLED = "DISABLED"
+
+
 SESSION_PINNING_FILTERS = ("EXCLUDE_VARIABLE_SETS",)
-IAM_AUTH_MODES = ("REQUIRED", "DISABLED")
 # RDS rejects these as master user names (RDS for MySQL user guide, "Master user name" constraints).
 RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "root", "mysql", "mysql.sys", "mysql.session"})
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -82,7 +89,7 @@ class Settings:
     session_pinning_filters: tuple[str, ...]
     require_tls: bool
     debug_logging: bool
-    iam_auth: str
+    iam_auth: IamAuth
     vpc_cidr: str
     az_count: int
     db_instance_class: str
@@ -100,7 +107,7 @@ class Settings:
 
     @property
     def iam_auth_required(self) -> bool:
-        return self.iam_auth == "REQUIRED"
+        return self.iam_auth is IamAuth.REQUIRED
 
     @property
     def resource_prefix(self) -> str:
@@ -151,9 +158,12 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
         if f not in SESSION_PINNING_FILTERS:
             p.fail("sessionPinningFilters", f, f"a list of {', '.join(SESSION_PINNING_FILTERS)}")
 
-    iam_auth = p.string("iamAuth", "REQUIRED")
-    if iam_auth not in IAM_AUTH_MODES:
-        p.fail("iamAuth", iam_auth, " or ".join(IAM_AUTH_MODES))
+    iam_auth_name = p.string("iamAuth", "REQUIRED")
+    iam_auth = IamAuth.REQUIRED
+    try:
+        iam_auth = IamAuth(iam_auth_name)
+    except ValueError:
+        p.fail("iamAuth", iam_auth_name, " or ".join(m.value for m in IamAuth))
 
     vpc_cidr = p.string("vpcCidr", "10.0.0.0/16")
     try:
