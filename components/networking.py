@@ -15,12 +15,19 @@ PROXY_UNSUPPORTED_AZ_IDS = ("use1-az3",)
 
 
 @dataclass(frozen=True, kw_only=True)
-class NetworkingArgs:
-    """The VPC's address range, how many AZs to span, and the one port the chain opens."""
+class NetworkSettings:
+    """The network's section of the stack config."""
 
     vpc_cidr: str
     az_count: int
-    db_port: int = 3306
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkingArgs:
+    """The network section, and the one port the chain opens (the database's)."""
+
+    settings: NetworkSettings
+    db_port: int
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -61,6 +68,7 @@ class Networking(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rdsproxy:index:Networking", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        s = args.settings
 
         # Asked first and synchronously, so a region with too few proxy-capable AZs fails before any
         # resource is declared (Networking is the stack's first component).
@@ -72,11 +80,11 @@ class Networking(pulumi.ComponentResource):
             ],
             opts=pulumi.InvokeOptions(parent=self),
         )
-        zone_ids = pick_zone_ids(zones.zone_ids, args.az_count)
+        zone_ids = pick_zone_ids(zones.zone_ids, s.az_count)
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
-            cidr_block=args.vpc_cidr,
+            cidr_block=s.vpc_cidr,
             enable_dns_support=True,
             enable_dns_hostnames=True,
             tags={"Name": f"{name}-vpc"},
@@ -96,7 +104,7 @@ class Networking(pulumi.ComponentResource):
                 opts=child,
             )
             for i, (cidr, zone_id) in enumerate(
-                zip(subnet_cidrs(args.vpc_cidr, args.az_count), zone_ids, strict=True)
+                zip(subnet_cidrs(s.vpc_cidr, s.az_count), zone_ids, strict=True)
             )
         ]
         subnet_group = aws.rds.SubnetGroup(

@@ -1,39 +1,119 @@
-"""Proxy: RDS Proxy in front of one database instance, with its pool and its log group."""
+"""Proxy: RDS Proxy in front of one database target, with its role, its pool and its log group.
+
+Vocabulary of the proxy (pool profiles, `PoolSettings`, `IamAuth`, auth entries, `ProxySettings`) lives
+here; `settings.py` parses config into it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import IamAuth, PoolSettings
+from components.iam import assume_role_policy, secret_read_policy
+from components.target import ClusterTarget, DatabaseTarget, InstanceTarget
+
+
+class PoolProfile(enum.Enum):
+    """Named pool presets; explicit pool keys override single values."""
+
+    RECIPE = "recipe"
+    EVENT_DRIVEN = "event-driven"
+    STEADY = "steady"
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """What RDS Proxy's pool does with client and database connections."""
+
+    idle_client_timeout: int
+    max_connections_percent: int
+    max_idle_connections_percent: int
+    connection_borrow_timeout: int
+
+
+# The only place the profile numbers are written (tests/test_config.py checks Pulumi.yaml and the README
+# describe these same numbers).
+PROFILES: Mapping[PoolProfile, PoolSettings] = {
+    # The AWS recipe's tuned values.
+    PoolProfile.RECIPE: PoolSettings(900, 75, 25, 120),
+    # Bursty, short-lived clients (Lambda): drop idle clients early, give idle DB connections back
+    # after a burst, and fail fast rather than queue when the pool is exhausted.
+    PoolProfile.EVENT_DRIVEN: PoolSettings(300, 90, 10, 30),
+    # Long-lived clients: the recipe's first settings, RDS Proxy's own defaults.
+    PoolProfile.STEADY: PoolSettings(1800, 100, 50, 120),
+}
+
+
+class IamAuth(enum.Enum):
+    """Whether clients of the proxy must present IAM auth tokens (RDS Proxy's `IAMAuth`)."""
+
+    REQUIRED = "REQUIRED"
+    DISABLED = "DISABLED"
+
+
+class ClientPasswordAuthType(enum.Enum):
+    """How clients log in to the proxy with a password (`ClientPasswordAuthType`). AWS's default for RDS for
+    MySQL is MYSQL_CACHING_SHA2_PASSWORD (RDS API reference, UserAuthConfig); we always set it explicitly,
+    because the provider does not notice a change of this field alone when it is left to the default."""
+
+    MYSQL_CACHING_SHA2_PASSWORD = "MYSQL_CACHING_SHA2_PASSWORD"
+    MYSQL_NATIVE_PASSWORD = "MYSQL_NATIVE_PASSWORD"
+
+
+SESSION_PINNING_FILTERS = ("EXCLUDE_VARIABLE_SETS",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProxyAuth:
+    """One database user the proxy logs in as: its secret, and how clients of the proxy authenticate."""
+
+    secret_arn: pulumi.Input[str]
+    client_iam_auth: IamAuth
+    client_password_auth_type: ClientPasswordAuthType
+    description: str
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the secret, if any: the proxy role may decrypt with it via Secrets Manager."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProxySettings:
+    """The proxy's section of the stack config."""
+
+    name: str
+    """Valid RDS identifier: lowercase letter first, letters/digits/hyphens, at most 63."""
+    pool_profile: PoolProfile
+    pool: PoolSettings
+    init_query: str | None
+    session_pinning_filters: tuple[str, ...]
+    require_tls: bool
+    debug_logging: bool
+    iam_auth: IamAuth
+    """`iamAuth`: whether clients must present IAM tokens (the default of every auth entry)."""
+    log_retention_days: int
 
 
 @dataclass(frozen=True, kw_only=True)
 class ProxyArgs:
-    """What the proxy needs from its neighbours, and its tuning."""
+    """What the proxy needs from its neighbours, and its own section."""
 
-    proxy_name: str
-    """Valid RDS identifier: lowercase letter first, letters/digits/hyphens, at most 63."""
     subnet_ids: pulumi.Input[Sequence[str]]
     security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    secret_arn: pulumi.Input[str]
-    role_arn: pulumi.Input[str]
-    db_instance_id: pulumi.Input[str]
-    """Only the target registration waits for this: the proxy itself builds while RDS does."""
-    pool: PoolSettings
-    iam_auth: IamAuth = IamAuth.REQUIRED
-    require_tls: bool = True
-    debug_logging: bool = False
-    init_query: str | None = None
-    session_pinning_filters: Sequence[str] = ()
-    log_retention_days: int = 30
+    target: DatabaseTarget
+    """Only the target registration waits for the database: the proxy itself builds while RDS does."""
+    auths: Sequence[ProxyAuth]
+    settings: ProxySettings
+    role_moved_from: pulumi.Resource | None = None
+    """The component that held the proxy's role and policy before the proxy owned its auth (Credentials, in
+    stacks deployed before that change): aliases keep those deployed resources instead of replacing them."""
 
 
 class Proxy(pulumi.ComponentResource):
-    """RDS Proxy (MySQL): TLS-only by default, secret-backed auth, its own log group, pool from settings."""
+    """RDS Proxy: TLS-only by default, auth entries and the role that reads exactly their secrets, its own log
+    group, pool from settings, and the database registered as its target."""
 
     proxy_name: pulumi.Output[str]
     """The proxy's name (the CloudWatch `ProxyName` dimension)."""
@@ -41,35 +121,64 @@ class Proxy(pulumi.ComponentResource):
     """The proxy's ARN (its last field is the prx-… resource id used by rds-db:connect)."""
     endpoint: pulumi.Output[str]
     """Hostname clients connect to."""
+    role_arn: pulumi.Output[str]
+    """The proxy's role (trusted by rds.amazonaws.com)."""
 
     def __init__(self, name: str, args: ProxyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rdsproxy:index:Proxy", name, None, opts)
+        s = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
+        def moved(old_name: str) -> pulumi.ResourceOptions:
+            if args.role_moved_from is None:
+                return child
+            old = args.role_moved_from
+            alias = pulumi.Alias(name=f"{old.pulumi_resource_name}-{old_name}", parent=old)
+            return pulumi.ResourceOptions(parent=self, aliases=[alias])
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            description="Lets RDS Proxy read the database credentials secret",
+            assume_role_policy=pulumi.Output.json_dumps(assume_role_policy("rds.amazonaws.com")),
+            opts=moved("proxy-role"),
+        )
+        secret_arns = pulumi.Output.all(*[a.secret_arn for a in args.auths])
+        key_arns = pulumi.Output.all(*[a.kms_key_arn for a in args.auths])
+        policy = aws.iam.RolePolicy(
+            f"{name}-secret-access",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                pulumi.Output.all(secret_arns, key_arns).apply(lambda a: secret_read_policy(a[0], a[1]))
+            ),
+            opts=moved("proxy-secret-access"),
+        )
         # Created first so the proxy never writes to an auto-created group that keeps logs forever.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/aws/rds/proxy/{args.proxy_name}",
-            retention_in_days=args.log_retention_days,
+            name=f"/aws/rds/proxy/{s.name}",
+            retention_in_days=s.log_retention_days,
             opts=child,
         )
         proxy = aws.rds.Proxy(
             f"{name}-proxy",
-            name=args.proxy_name,
-            engine_family="MYSQL",
-            require_tls=args.require_tls,
-            idle_client_timeout=args.pool.idle_client_timeout,
-            debug_logging=args.debug_logging,
-            role_arn=args.role_arn,
+            name=s.name,
+            engine_family=args.target.engine_family.value,
+            require_tls=s.require_tls,
+            idle_client_timeout=s.pool.idle_client_timeout,
+            debug_logging=s.debug_logging,
+            # The proxy takes the role only once its policy is attached: no startup without access.
+            role_arn=pulumi.Output.all(role.arn, policy.id).apply(lambda a: a[0]),
             vpc_subnet_ids=args.subnet_ids,
             vpc_security_group_ids=args.security_group_ids,
             auths=[
                 aws.rds.ProxyAuthArgs(
                     auth_scheme="SECRETS",
-                    secret_arn=args.secret_arn,
-                    iam_auth=args.iam_auth.value,
-                    description="Master credentials",
+                    secret_arn=a.secret_arn,
+                    iam_auth=a.client_iam_auth.value,
+                    client_password_auth_type=a.client_password_auth_type.value,
+                    description=a.description,
                 )
+                for a in args.auths
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
@@ -79,23 +188,45 @@ class Proxy(pulumi.ComponentResource):
             f"{name}-default-target-group",
             db_proxy_name=proxy.name,
             connection_pool_config=aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs(
-                max_connections_percent=args.pool.max_connections_percent,
-                max_idle_connections_percent=args.pool.max_idle_connections_percent,
-                connection_borrow_timeout=args.pool.connection_borrow_timeout,
-                init_query=args.init_query,
-                session_pinning_filters=list(args.session_pinning_filters) or None,
+                max_connections_percent=s.pool.max_connections_percent,
+                max_idle_connections_percent=s.pool.max_idle_connections_percent,
+                connection_borrow_timeout=s.pool.connection_borrow_timeout,
+                init_query=s.init_query,
+                session_pinning_filters=list(s.session_pinning_filters) or None,
             ),
             opts=with_proxy,
         )
-        aws.rds.ProxyTarget(
-            f"{name}-target",
-            db_proxy_name=proxy.name,
-            target_group_name=target_group.name,
-            db_instance_identifier=args.db_instance_id,
-            opts=with_proxy,
-        )
+        target = args.target
+        if isinstance(target, InstanceTarget):
+            aws.rds.ProxyTarget(
+                f"{name}-target",
+                db_proxy_name=proxy.name,
+                target_group_name=target_group.name,
+                db_instance_identifier=target.instance_id,
+                opts=with_proxy,
+            )
+        elif isinstance(target, ClusterTarget):
+            # A cluster is "created" before its instances are available; registering it earlier leaves the
+            # target UNAVAILABLE until they are, so wait for the members too.
+            aws.rds.ProxyTarget(
+                f"{name}-target",
+                db_proxy_name=proxy.name,
+                target_group_name=target_group.name,
+                db_cluster_identifier=target.cluster_id,
+                opts=pulumi.ResourceOptions.merge(
+                    with_proxy, pulumi.ResourceOptions(depends_on=list(target.members))
+                ),
+            )
 
         self.proxy_name = proxy.name
         self.arn = proxy.arn
         self.endpoint = proxy.endpoint
-        self.register_outputs({"proxy_name": self.proxy_name, "arn": self.arn, "endpoint": self.endpoint})
+        self.role_arn = role.arn
+        self.register_outputs(
+            {
+                "proxy_name": self.proxy_name,
+                "arn": self.arn,
+                "endpoint": self.endpoint,
+                "role_arn": self.role_arn,
+            }
+        )

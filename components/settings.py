@@ -1,67 +1,69 @@
-"""Stack settings: every config key read once, checked, and frozen before any resource is declared.
+"""Stack settings: every config key read once, checked, and frozen into sections before any resource is declared.
 
-The program reads config in exactly one place (`Settings.from_config`); components receive the frozen
-`Settings` (or the parts they need) and never call `pulumi.Config()`. Values arrive as the strings the
-Pulumi CLI passes (`"900"`, `"true"`, `'["EXCLUDE_VARIABLE_SETS"]'`), so parsing and type errors are ours
-to report. All problems are collected and raised together in one `ConfigError`.
+The program reads config in exactly one place (`Settings.from_config`). Each section (network, credentials,
+database, proxy, probe) is parsed by its own function into the section type its component defines, and is
+handed whole to that component; components never call `pulumi.Config()`. Values arrive as the strings the
+Pulumi CLI passes (`"900"`, `"true"`, `'["EXCLUDE_VARIABLE_SETS"]'`), so parsing and type errors are ours to
+report. All problems are collected and raised together in one `ConfigError`, ordered as Pulumi.yaml declares
+the keys.
+
+Defaults are written once, in Pulumi.yaml: the CLI passes them to the program, and this module reads the
+same file for any key the CLI did not pass (unit tests, `parse_settings` with partial config).
 """
 
 from __future__ import annotations
 
-import enum
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 
+from components.credentials import CredentialsSettings
+from components.database import DatabaseSettings
+from components.networking import NetworkSettings
+from components.probe import ProbeSettings
+from components.proxy import (
+    PROFILES,
+    SESSION_PINNING_FILTERS,
+    IamAuth,
+    PoolProfile,
+    PoolSettings,
+    ProxySettings,
+)
+
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 FROM_PROFILE = -1
 """Pool keys default to -1 in Pulumi.yaml: "take this value from poolProfile"."""
-
-
-class PoolProfile(enum.Enum):
-    """Named pool presets; explicit pool keys override single values."""
-
-    RECIPE = "recipe"
-    EVENT_DRIVEN = "event-driven"
-    STEADY = "steady"
-
-
-@dataclass(frozen=True)
-class PoolSettings:
-    """What RDS Proxy's pool does with client and database connections."""
-
-    idle_client_timeout: int
-    max_connections_percent: int
-    max_idle_connections_percent: int
-    connection_borrow_timeout: int
-
-
-PROFILES: Mapping[PoolProfile, PoolSettings] = {
-    # The AWS recipe's tuned values.
-    PoolProfile.RECIPE: PoolSettings(900, 75, 25, 120),
-    # Bursty, short-lived clients (Lambda): drop idle clients early, give idle DB connections back
-    # after a burst, and fail fast rather than queue when the pool is exhausted.
-    PoolProfile.EVENT_DRIVEN: PoolSettings(300, 90, 10, 30),
-    # Long-lived clients: the recipe's first settings, RDS Proxy's own defaults.
-    PoolProfile.STEADY: PoolSettings(1800, 100, 50, 120),
-}
-
-
-class IamAuth(enum.Enum):
-    """Whether clients of the proxy must present IAM auth tokens (RDS Proxy's `IAMAuth`)."""
-
-    REQUIRED = "REQUIRED"
-    DISABLED = "DISABLED"
-
-
-SESSION_PINNING_FILTERS = ("EXCLUDE_VARIABLE_SETS",)
+LOG_RETENTION_DAYS = 30
+"""Retention of every log group the stack creates (not a config key yet)."""
 # RDS rejects these as master user names (RDS for MySQL user guide, "Master user name" constraints).
 RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "root", "mysql", "mysql.sys", "mysql.session"})
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _declarations() -> dict[str, Any]:
+    return dict((yaml.safe_load(PROJECT_FILE.read_text()) or {}).get("config") or {})
+
+
+DECLARED: Mapping[str, Mapping[str, Any]] = _declarations()
+"""Pulumi.yaml's config declarations, in file order."""
+
+
+def _as_config_string(value: Any) -> str:
+    """How the CLI hands a declared default to the program: strings as-is, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+DEFAULTS: Mapping[str, str] = {
+    k: _as_config_string(d["default"]) for k, d in DECLARED.items() if "default" in d
+}
 
 
 class ConfigError(pulumi.RunError):
@@ -79,54 +81,144 @@ class ConfigError(pulumi.RunError):
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the stack needs to know, validated."""
+    """Everything the stack needs to know, validated, one section per component."""
 
     project: str
     stack: str
-    pool_profile: PoolProfile
-    pool: PoolSettings
-    init_query: str | None
-    session_pinning_filters: tuple[str, ...]
-    require_tls: bool
-    debug_logging: bool
-    iam_auth: IamAuth
-    vpc_cidr: str
-    az_count: int
-    db_instance_class: str
-    db_engine_version: str
-    db_allocated_storage: int
-    db_name: str
-    db_username: str
-    db_backup_retention_days: int
-    db_multi_az: bool
-    db_deletion_protection: bool
-    db_skip_final_snapshot: bool
-    probe_timeout: int
-    probe_memory_size: int
-    db_port: int = 3306
-
-    @property
-    def iam_auth_required(self) -> bool:
-        return self.iam_auth is IamAuth.REQUIRED
-
-    @property
-    def resource_prefix(self) -> str:
-        """`<project>-<stack>` made into a valid RDS identifier (letter first, [a-z0-9-], no `--`)."""
-        raw = re.sub(r"[^a-z0-9]+", "-", f"{self.project}-{self.stack}".lower()).strip("-")
-        if not raw or not raw[0].isalpha():
-            raw = f"p-{raw}".rstrip("-")
-        return raw[:50].rstrip("-")
+    network: NetworkSettings
+    credentials: CredentialsSettings
+    database: DatabaseSettings
+    proxy: ProxySettings
+    probe: ProbeSettings
 
     @staticmethod
     def from_config(config: pulumi.Config, project: str, stack: str) -> Settings:
-        """Read the project's config (as `pulumi up` passes it) and validate it."""
+        """Read the project's config (as `pulumi up` passes it), warn about undeclared keys, and validate."""
+        for message in undeclared_key_warnings(_config_keys(), project):
+            pulumi.warn(message)
         return parse_settings(lambda key: config.get(key), project, stack)
 
 
+def resource_prefix(project: str, stack: str) -> str:
+    """`<project>-<stack>` made into a valid RDS identifier (letter first, [a-z0-9-], no `--`)."""
+    raw = re.sub(r"[^a-z0-9]+", "-", f"{project}-{stack}".lower()).strip("-")
+    if not raw or not raw[0].isalpha():
+        raw = f"p-{raw}".rstrip("-")
+    return raw[:50].rstrip("-")
+
+
+def _config_keys() -> set[str]:
+    """Every config key the engine passed to this program (fully qualified)."""
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config.get_config_env()) | set(runtime_config.CONFIG.get())
+
+
+def undeclared_key_warnings(keys: Iterable[str], project: str) -> list[str]:
+    """The CLI passes a project key that Pulumi.yaml does not declare through silently; the program ignores
+    it. Say so, with the closest declared key (a misspelling is the usual cause)."""
+    messages = []
+    for key in sorted(keys):
+        namespace, _, name = key.partition(":")
+        if namespace != project or name in DECLARED:
+            continue
+        close = difflib.get_close_matches(name, list(DECLARED), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "the declared keys are listed in Pulumi.yaml"
+        messages.append(f"{key} is not a declared configuration key and is ignored; {hint}")
+    return messages
+
+
 def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -> Settings:
-    """Parse raw config strings; raise one ConfigError listing every bad key."""
+    """Parse raw config strings section by section; raise one ConfigError listing every bad key."""
     p = _Parser(get)
-    profile_name = p.string("poolProfile", "recipe")
+    prefix = resource_prefix(project, stack)
+    proxy = parse_proxy(p, prefix)
+    credentials = parse_credentials(p, proxy)
+    settings = Settings(
+        project=project,
+        stack=stack,
+        network=parse_network(p),
+        credentials=credentials,
+        database=parse_database(p, prefix),
+        proxy=proxy,
+        probe=parse_probe(p, prefix, credentials),
+    )
+    if p.problems:
+        order = {key: i for i, key in enumerate(DECLARED)}
+        problems = sorted(p.problems, key=lambda item: order.get(item[0], len(order)))
+        raise ConfigError(project, [message for _, message in problems])
+    return settings
+
+
+def parse_network(p: _Parser) -> NetworkSettings:
+    vpc_cidr = p.string("vpcCidr")
+    try:
+        net = ipaddress.ip_network(vpc_cidr, strict=True)
+        if net.version != 4 or not 16 <= net.prefixlen <= 24:
+            raise ValueError
+    except ValueError:
+        p.fail("vpcCidr", vpc_cidr, "an IPv4 network from /16 to /24 with no host bits set, e.g. 10.0.0.0/16")
+    return NetworkSettings(vpc_cidr=vpc_cidr, az_count=p.in_range("azCount", p.integer("azCount"), 2, 6))
+
+
+def _username(p: _Parser, key: str, max_length: int) -> str:
+    name = p.string(key)
+    if not (_IDENTIFIER.fullmatch(name) and len(name) <= max_length) or name.lower() in RESERVED_USERNAMES:
+        p.fail(
+            key,
+            name,
+            f"a letter, then letters, digits or _, at most {max_length} characters, not one of "
+            + ", ".join(sorted(RESERVED_USERNAMES)),
+        )
+    return name
+
+
+def parse_credentials(p: _Parser, proxy: ProxySettings) -> CredentialsSettings:
+    return CredentialsSettings(
+        username=_username(p, "dbUsername", 16),
+        protect=p.boolean("dbDeletionProtection"),
+        client_iam_auth=proxy.iam_auth,
+    )
+
+
+def parse_database(p: _Parser, prefix: str) -> DatabaseSettings:
+    instance_class = p.string("dbInstanceClass")
+    if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", instance_class):
+        p.fail(
+            "dbInstanceClass",
+            instance_class,
+            "an RDS instance class such as db.t3.micro (db.<family>.<size>)",
+        )
+    engine_version = p.string("dbEngineVersion")
+    if not re.fullmatch(r"8\.(0|4)(\.\d+)?", engine_version):
+        p.fail("dbEngineVersion", engine_version, "MySQL 8.0 or 8.4, optionally with a patch level (8.0.39)")
+    db_name = p.string("dbName")
+    if not (_IDENTIFIER.fullmatch(db_name) and len(db_name) <= 64):
+        p.fail("dbName", db_name, "a letter, then letters, digits or _, at most 64 characters")
+    return DatabaseSettings(
+        instance_class=instance_class,
+        engine_version=engine_version,
+        allocated_storage=p.in_range("dbAllocatedStorage", p.integer("dbAllocatedStorage"), 20, 65536),
+        db_name=db_name,
+        backup_retention_days=p.in_range("dbBackupRetentionDays", p.integer("dbBackupRetentionDays"), 7, 35),
+        multi_az=p.boolean("dbMultiAz"),
+        deletion_protection=p.boolean("dbDeletionProtection"),
+        skip_final_snapshot=p.boolean("dbSkipFinalSnapshot"),
+        final_snapshot_identifier=f"{prefix}-final",
+    )
+
+
+def _iam_auth(p: _Parser) -> IamAuth:
+    name = p.string("iamAuth")
+    try:
+        return IamAuth(name)
+    except ValueError:
+        p.fail("iamAuth", name, " or ".join(m.value for m in IamAuth))
+        return IamAuth.REQUIRED
+
+
+def parse_proxy(p: _Parser, prefix: str) -> ProxySettings:
+    profile_name = p.string("poolProfile")
     profile = PoolProfile.RECIPE
     try:
         profile = PoolProfile(profile_name)
@@ -134,8 +226,8 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
         p.fail("poolProfile", profile_name, f"one of {', '.join(m.value for m in PoolProfile)}")
     base = PROFILES[profile]
 
-    def pool_key(key: str, preset: int, low: int, high: int | None) -> int:
-        value = p.integer(key, FROM_PROFILE)
+    def pool_key(key: str, preset: int, low: int, high: int) -> int:
+        value = p.integer(key)
         if value == FROM_PROFILE:
             return preset
         return p.in_range(
@@ -153,101 +245,65 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
         )
     borrow = pool_key("connectionBorrowTimeout", base.connection_borrow_timeout, 0, 300)
 
-    filters = p.string_list("sessionPinningFilters")
+    filters = p.string_list(
+        "sessionPinningFilters",
+        example="in the stack file `rds-proxy:sessionPinningFilters: [EXCLUDE_VARIABLE_SETS]`, or "
+        "`pulumi config set --path 'sessionPinningFilters[0]' EXCLUDE_VARIABLE_SETS`",
+    )
     for f in filters:
         if f not in SESSION_PINNING_FILTERS:
             p.fail("sessionPinningFilters", f, f"a list of {', '.join(SESSION_PINNING_FILTERS)}")
 
-    iam_auth_name = p.string("iamAuth", "REQUIRED")
-    iam_auth = IamAuth.REQUIRED
-    try:
-        iam_auth = IamAuth(iam_auth_name)
-    except ValueError:
-        p.fail("iamAuth", iam_auth_name, " or ".join(m.value for m in IamAuth))
-
-    vpc_cidr = p.string("vpcCidr", "10.0.0.0/16")
-    try:
-        net = ipaddress.ip_network(vpc_cidr, strict=True)
-        if net.version != 4 or not 16 <= net.prefixlen <= 24:
-            raise ValueError
-    except ValueError:
-        p.fail("vpcCidr", vpc_cidr, "an IPv4 network from /16 to /24 with no host bits set, e.g. 10.0.0.0/16")
-
-    instance_class = p.string("dbInstanceClass", "db.t3.micro")
-    if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", instance_class):
-        p.fail(
-            "dbInstanceClass",
-            instance_class,
-            "an RDS instance class such as db.t3.micro (db.<family>.<size>)",
-        )
-    engine_version = p.string("dbEngineVersion", "8.0")
-    if not re.fullmatch(r"8\.(0|4)(\.\d+)?", engine_version):
-        p.fail("dbEngineVersion", engine_version, "MySQL 8.0 or 8.4, optionally with a patch level (8.0.39)")
-
-    db_name = p.string("dbName", "testdb")
-    if not (_IDENTIFIER.fullmatch(db_name) and len(db_name) <= 64):
-        p.fail("dbName", db_name, "a letter, then letters, digits or _, at most 64 characters")
-    username = p.string("dbUsername", "admin")
-    if (
-        not (_IDENTIFIER.fullmatch(username) and len(username) <= 16)
-        or username.lower() in RESERVED_USERNAMES
-    ):
-        p.fail(
-            "dbUsername",
-            username,
-            "a letter, then letters, digits or _, at most 16 characters, not one of "
-            + ", ".join(sorted(RESERVED_USERNAMES)),
-        )
-
-    settings = Settings(
-        project=project,
-        stack=stack,
+    return ProxySettings(
+        name=prefix,
         pool_profile=profile,
         pool=PoolSettings(idle, max_pct, max_idle, borrow),
-        init_query=p.string("initQuery", "") or None,
+        init_query=p.string("initQuery") or None,
         session_pinning_filters=tuple(filters),
-        require_tls=p.boolean("requireTls", True),
-        debug_logging=p.boolean("debugLogging", False),
-        iam_auth=iam_auth,
-        vpc_cidr=vpc_cidr,
-        az_count=p.in_range("azCount", p.integer("azCount", 2), 2, 6),
-        db_instance_class=instance_class,
-        db_engine_version=engine_version,
-        db_allocated_storage=p.in_range("dbAllocatedStorage", p.integer("dbAllocatedStorage", 20), 20, 65536),
-        db_name=db_name,
-        db_username=username,
-        db_backup_retention_days=p.in_range(
-            "dbBackupRetentionDays", p.integer("dbBackupRetentionDays", 7), 7, 35
-        ),
-        db_multi_az=p.boolean("dbMultiAz", False),
-        db_deletion_protection=p.boolean("dbDeletionProtection", False),
-        db_skip_final_snapshot=p.boolean("dbSkipFinalSnapshot", True),
-        probe_timeout=p.in_range("probeTimeout", p.integer("probeTimeout", 30), 5, 30),
-        probe_memory_size=p.in_range("probeMemorySize", p.integer("probeMemorySize", 256), 128, 10240),
+        require_tls=p.boolean("requireTls"),
+        debug_logging=p.boolean("debugLogging"),
+        iam_auth=_iam_auth(p),
+        log_retention_days=LOG_RETENTION_DAYS,
     )
-    if p.problems:
-        raise ConfigError(project, p.problems)
-    return settings
+
+
+def parse_probe(p: _Parser, prefix: str, credentials: CredentialsSettings) -> ProbeSettings:
+    return ProbeSettings(
+        function_name=f"{prefix}-probe",
+        # The probe logs in as the master user, with an IAM token when the proxy requires one.
+        db_user=credentials.username,
+        iam_auth=credentials.client_iam_auth is IamAuth.REQUIRED,
+        timeout=p.in_range("probeTimeout", p.integer("probeTimeout"), 5, 30),
+        memory_size=p.in_range("probeMemorySize", p.integer("probeMemorySize"), 128, 10240),
+        log_retention_days=LOG_RETENTION_DAYS,
+    )
 
 
 class _Parser:
-    """Typed reads of raw config strings that record problems instead of stopping at the first."""
+    """Typed reads of raw config strings that record problems instead of stopping at the first.
+
+    A key the CLI did not pass takes its Pulumi.yaml default, parsed like any other value."""
 
     def __init__(self, get: Callable[[str], str | None]) -> None:
         self._get = get
-        self.problems: list[str] = []
+        self.problems: list[tuple[str, str]] = []
+        self._failed: set[tuple[str, str]] = set()
 
     def fail(self, key: str, value: Any, allowed: str) -> None:
-        self.problems.append(f"{key}: {json.dumps(value)} is not allowed; expected {allowed}")
+        message = f"{key}: {json.dumps(value)} is not allowed; expected {allowed}"
+        if (key, message) not in self._failed:  # a key read by two sections is reported once
+            self._failed.add((key, message))
+            self.problems.append((key, message))
 
-    def string(self, key: str, default: str) -> str:
-        raw = self._get(key)
-        return default if raw is None else raw
+    def raw(self, key: str) -> str:
+        value = self._get(key)
+        return DEFAULTS[key] if value is None else value
 
-    def integer(self, key: str, default: int) -> int:
-        raw = self._get(key)
-        if raw is None:
-            return default
+    def string(self, key: str) -> str:
+        return self.raw(key)
+
+    def integer(self, key: str) -> int:
+        raw = self.raw(key)
         try:
             value = float(raw.strip())
             if not value.is_integer():
@@ -255,27 +311,25 @@ class _Parser:
             return int(value)
         except ValueError:
             self.fail(key, raw, "an integer")
-            return default
+            return int(DEFAULTS[key])
 
-    def boolean(self, key: str, default: bool) -> bool:
-        raw = self._get(key)
-        if raw is None:
-            return default
+    def boolean(self, key: str) -> bool:
+        raw = self.raw(key)
         if raw.strip().lower() in ("true", "false"):
             return raw.strip().lower() == "true"
         self.fail(key, raw, "true or false")
-        return default
+        return DEFAULTS[key] == "true"
 
-    def string_list(self, key: str) -> list[str]:
-        raw = self._get(key)
-        if raw is None or raw.strip() == "":
+    def string_list(self, key: str, example: str) -> list[str]:
+        raw = self.raw(key)
+        if raw.strip() == "":
             return []
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(key, raw, "a list of strings, e.g. [EXCLUDE_VARIABLE_SETS]")
+            self.fail(key, raw, f"a list of strings, e.g. {example}")
             return []
         return value
 

@@ -1,4 +1,9 @@
-"""RdsProxyStack: the whole deployment, composed from the five components."""
+"""RdsProxyStack: the whole deployment, a star of components wired output to input.
+
+Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
+master secret), database.py (the RDS instance), proxy.py (the proxy, its role, log group, pool and target),
+probe.py (the probe Lambda, its role and log group).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,19 @@ from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs
 from components.settings import Settings
+
+STACK_OUTPUTS: dict[str, str] = {
+    "proxyEndpoint": "Hostname clients connect to (TLS, port 3306).",
+    "proxyName": "The proxy's name (CloudWatch `ProxyName` dimension).",
+    "proxyArn": "The proxy's ARN; its last field is the prx-… id that `rds-db:connect` ARNs use.",
+    "dbInstanceId": "The DB instance identifier.",
+    "dbEndpoint": "The instance's private hostname (direct connections bypass the proxy).",
+    "secretArn": "The master credentials secret.",
+    "probeFunctionName": "The probe Lambda to invoke.",
+    "vpcId": "The VPC.",
+    "privateSubnetIds": "The private subnets, one per Availability Zone.",
+}
+"""The stack outputs users script against, by exported name: the one list (README and tests read it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,7 +47,7 @@ class RdsProxyStack(pulumi.ComponentResource):
     """
 
     outputs: dict[str, pulumi.Output]
-    """The stack outputs, by their exported names."""
+    """The stack outputs, by their exported names (exactly STACK_OUTPUTS)."""
 
     def __init__(
         self, name: str, args: RdsProxyStackArgs, opts: pulumi.ResourceOptions | None = None
@@ -38,12 +56,8 @@ class RdsProxyStack(pulumi.ComponentResource):
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        net = Networking(
-            f"{name}-net", NetworkingArgs(vpc_cidr=s.vpc_cidr, az_count=s.az_count, db_port=s.db_port), child
-        )
-        creds = Credentials(
-            f"{name}-creds", CredentialsArgs(username=s.db_username, protect=s.db_deletion_protection), child
-        )
+        net = Networking(f"{name}-net", NetworkingArgs(settings=s.network, db_port=s.database.port), child)
+        creds = Credentials(f"{name}-creds", CredentialsArgs(settings=s.credentials), child)
         db = Database(
             f"{name}-db",
             DatabaseArgs(
@@ -51,51 +65,32 @@ class RdsProxyStack(pulumi.ComponentResource):
                 security_group_ids=[net.db_security_group_id],
                 username=creds.username,
                 password=creds.password,
-                db_name=s.db_name,
-                instance_class=s.db_instance_class,
-                engine_version=s.db_engine_version,
-                allocated_storage=s.db_allocated_storage,
-                backup_retention_days=s.db_backup_retention_days,
-                multi_az=s.db_multi_az,
-                deletion_protection=s.db_deletion_protection,
-                skip_final_snapshot=s.db_skip_final_snapshot,
-                final_snapshot_identifier=f"{s.resource_prefix}-final",
-                port=s.db_port,
+                settings=s.database,
             ),
             child,
         )
         proxy = Proxy(
             f"{name}-proxy",
             ProxyArgs(
-                proxy_name=s.resource_prefix,
                 subnet_ids=net.private_subnet_ids,
                 security_group_ids=[net.proxy_security_group_id],
-                secret_arn=creds.secret_arn,
-                role_arn=creds.proxy_role_arn,
-                db_instance_id=db.instance_id,
-                pool=s.pool,
-                iam_auth=s.iam_auth,
-                require_tls=s.require_tls,
-                debug_logging=s.debug_logging,
-                init_query=s.init_query,
-                session_pinning_filters=s.session_pinning_filters,
+                target=db.target,
+                auths=creds.auths,
+                settings=s.proxy,
+                role_moved_from=creds,
             ),
             child,
         )
         probe = ProbeFunction(
             f"{name}-probe",
             ProbeFunctionArgs(
-                function_name=f"{s.resource_prefix}-probe",
                 subnet_ids=net.private_subnet_ids,
                 security_group_ids=[net.probe_security_group_id],
                 proxy_endpoint=proxy.endpoint,
                 proxy_arn=proxy.arn,
-                db_user=s.db_username,
-                db_name=s.db_name,
-                iam_auth_required=s.iam_auth_required,
-                db_port=s.db_port,
-                timeout=s.probe_timeout,
-                memory_size=s.probe_memory_size,
+                db_name=db.db_name,
+                db_port=db.port,
+                settings=s.probe,
             ),
             child,
         )
@@ -111,4 +106,6 @@ class RdsProxyStack(pulumi.ComponentResource):
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
         }
+        if set(self.outputs) != set(STACK_OUTPUTS):
+            raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")
         self.register_outputs(self.outputs)

@@ -75,6 +75,8 @@ class Resource:
     replace_with: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """Aliases as sent to the engine: {"urn": ...} or a spec {"name", "type", "parentUrn", "noParent"}."""
 
 
 @dataclass
@@ -95,6 +97,7 @@ class ProgramRun:
     invented: dict[str, str]
     """Values the mocks made up (ids, ARNs, generated names) → what they stand for."""
     error: BaseException | None = None
+    project: str = "rds-proxy"
 
     def by_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -109,6 +112,32 @@ class ProgramRun:
 
     def by_urn(self, urn: str) -> Resource:
         return next(r for r in self.resources if r.urn == urn)
+
+    def qualified_type(self, resource: Resource) -> str:
+        """The type part of the real URN: every ancestor component's type, `$`-joined (the mock monitor
+        keeps only the parent's type). The root stack is not part of it, as in Pulumi."""
+        parent = next((r for r in self.resources if r.urn == resource.parent), None)
+        return resource.type if parent is None else f"{self.qualified_type(parent)}${resource.type}"
+
+    def real_urn(self, resource: Resource, *, name: str | None = None, type_: str | None = None) -> str:
+        return f"urn:pulumi:{self.stack}::{self.project}::{type_ or self.qualified_type(resource)}::{name or resource.name}"
+
+    def alias_urns(self, resource: Resource) -> set[str]:
+        """The real URNs `resource` answers to besides its own (its aliases, resolved as the engine does)."""
+        found = set()
+        for alias in resource.aliases:
+            if "urn" in alias:
+                found.add(alias["urn"])
+                continue
+            type_ = alias.get("type") or resource.type
+            if alias.get("noParent"):
+                qualified = type_
+            else:
+                parent_urn = alias.get("parentUrn") or resource.parent
+                parent = next((r for r in self.resources if r.urn == parent_urn), None)
+                qualified = type_ if parent is None else f"{self.qualified_type(parent)}${type_}"
+            found.add(self.real_urn(resource, name=alias.get("name") or resource.name, type_=qualified))
+        return found
 
     def waits_for(self, resource: Resource) -> set[str]:
         """URNs `resource` waits for: its dependencies and its parent (a child registers only once its
@@ -240,6 +269,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the offline mocks don't answer {args.token}")
 
 
+def _alias(alias: Any) -> dict[str, Any]:
+    if alias.HasField("spec"):
+        spec = alias.spec
+        return {
+            "name": spec.name,
+            "type": spec.type,
+            "parentUrn": spec.parentUrn,
+            "noParent": spec.noParent,
+        }
+    return {"urn": alias.urn}
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock engine, also keeping each registration's parent, dependencies and options."""
 
@@ -268,6 +309,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 replace_with=list(request.replace_with),
                 outputs=_unwrap(registered.state) if registered else {},
                 id=registered.id if registered else None,
+                aliases=[_alias(a) for a in request.aliases],
             )
         )
         return response
@@ -318,4 +360,5 @@ def run_program(
         secret_exports=secret_exports,
         invented=mocks.invented,
         error=error,
+        project=project,
     )

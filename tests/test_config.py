@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.settings import ConfigError, PoolProfile, parse_settings
+from components.proxy import PoolProfile
+from components.settings import ConfigError, parse_settings
 from plan.config import load_stack_config
 from tests.conftest import deploy, ok
 
@@ -183,7 +184,8 @@ def test_max_idle_is_checked_against_the_profile_value():
 
 def test_every_bad_key_is_reported_at_once():
     found = problems(idleClientTimeout="soon", iamAuth="maybe", azCount=1, dbName="9")
-    assert [p.split(":")[0] for p in found] == ["idleClientTimeout", "iamAuth", "dbName", "azCount"]
+    # In the order Pulumi.yaml declares the keys.
+    assert [p.split(":")[0] for p in found] == ["idleClientTimeout", "iamAuth", "azCount", "dbName"]
 
 
 def test_error_message_names_the_problem_count_and_how_to_fix():
@@ -222,9 +224,9 @@ def test_settings_parse_cli_strings():
         "sessionPinningFilters": '["EXCLUDE_VARIABLE_SETS"]',
     }
     settings = parse_settings(raw.get, "rds-proxy", "dev")
-    assert settings.pool_profile is PoolProfile.STEADY
-    assert settings.require_tls is False
-    assert settings.session_pinning_filters == ("EXCLUDE_VARIABLE_SETS",)
+    assert settings.proxy.pool_profile is PoolProfile.STEADY
+    assert settings.proxy.require_tls is False
+    assert settings.proxy.session_pinning_filters == ("EXCLUDE_VARIABLE_SETS",)
 
 
 def test_config_error_prints_without_traceback():

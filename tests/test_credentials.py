@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.credentials import secret_read_policy
+from components.iam import secret_read_policy
 from plan.engine import SecretValue
 from tests.conftest import ok, policy_doc, reveal
 
@@ -50,9 +50,9 @@ def test_proxy_role_reads_exactly_this_secret_and_nothing_else(stack_run):
 
 def test_kms_decrypt_is_added_only_for_a_customer_key_and_only_via_secrets_manager():
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"
-    assert len(secret_read_policy([arn], None)["Statement"]) == 1
+    assert len(secret_read_policy([arn], [None])["Statement"]) == 1
     key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    decrypt = secret_read_policy([arn], key)["Statement"][1]
+    decrypt = secret_read_policy([arn], [key])["Statement"][1]
     assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == key
     assert decrypt["Condition"] == {
         "StringEquals": {"kms:ViaService": ["secretsmanager.eu-west-1.amazonaws.com"]}

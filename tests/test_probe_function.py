@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from components.probe import build_package, db_connect_policy
+from components.iam import db_connect_policy
+from components.lambda_package import build_package
+from components.probe import MODULES
 from tests.conftest import ok, policy_doc
 
 FUNCTION = "aws:lambda/function:Function"
@@ -22,13 +24,13 @@ def names_in(package: bytes) -> set[str]:
 
 
 def test_package_holds_the_handler_at_the_root_and_pymysql_beside_it():
-    names = names_in(build_package())
+    names = names_in(build_package(MODULES))
     assert "lambda_function.py" in names
     assert {"pymysql/__init__.py", "pymysql/connections.py", "pymysql/err.py"} <= names
 
 
 def test_package_does_not_ship_boto3_or_bytecode():
-    names = names_in(build_package())
+    names = names_in(build_package(MODULES))
     assert not any(n.startswith(("boto3/", "botocore/")) for n in names)
     assert not any(n.endswith(".pyc") or "__pycache__" in n for n in names)
 
@@ -38,7 +40,7 @@ def test_package_imports_pymysql_from_inside_the_zip(tmp_path):
     import sys
 
     zip_path = tmp_path / "probe.zip"
-    zip_path.write_bytes(build_package())
+    zip_path.write_bytes(build_package(MODULES))
     code = "import pymysql, sys; print(pymysql.__file__)"
     out = subprocess.run(
         [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {str(zip_path)!r}); {code}"],
@@ -50,17 +52,17 @@ def test_package_imports_pymysql_from_inside_the_zip(tmp_path):
 
 
 def test_package_is_byte_for_byte_reproducible(tmp_path):
-    first = build_package()
+    first = build_package(MODULES)
     for p in Path("lambda_src").glob("*.py"):
         (tmp_path / p.name).write_bytes(p.read_bytes())  # fresh mtimes, same content
-    assert build_package(tmp_path) == first
+    assert build_package(MODULES, tmp_path) == first
 
 
 def test_function_runs_the_handler_on_python312_with_its_hash(stack_run):
     fn = stack_run.one(FUNCTION).inputs
     assert fn["runtime"] == "python3.12"
     assert fn["handler"] == "lambda_function.lambda_handler"
-    assert fn["sourceCodeHash"] == base64.b64encode(hashlib.sha256(build_package()).digest()).decode()
+    assert fn["sourceCodeHash"] == base64.b64encode(hashlib.sha256(build_package(MODULES)).digest()).decode()
 
 
 def test_function_sits_in_the_private_subnets_with_the_probe_group(stack_run):
@@ -117,7 +119,7 @@ def test_db_connect_is_scoped_to_this_proxy_and_user(stack_run):
 
 def test_db_connect_arn_keeps_the_partition():
     arn = "arn:aws-us-gov:rds:us-gov-west-1:111122223333:db-proxy:prx-0abc"
-    resource = db_connect_policy(arn, "app")["Statement"][0]["Resource"]
+    resource = db_connect_policy(arn, ["app"])["Statement"][0]["Resource"]
     assert resource == "arn:aws-us-gov:rds-db:us-gov-west-1:111122223333:dbuser:prx-0abc/app"
 
 
@@ -140,7 +142,7 @@ def test_function_waits_for_its_permissions(stack_run, needed):
 
 
 def test_package_entries_have_fixed_timestamps_and_modes():
-    infos = zipfile.ZipFile(io.BytesIO(build_package())).infolist()
+    infos = zipfile.ZipFile(io.BytesIO(build_package(MODULES))).infolist()
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert {i.external_attr >> 16 for i in infos} == {0o644}
 
@@ -158,21 +160,27 @@ def test_custom_user_and_db_name_reach_the_secret_the_env_and_the_iam_grant():
 
 
 def test_vpc_access_policy_arn_keeps_the_partition():
-    from components.probe import ProbeFunction, ProbeFunctionArgs
+    from components.probe import ProbeFunction, ProbeFunctionArgs, ProbeSettings
     from plan.engine import run_program
 
     def program():
         ProbeFunction(
             "p",
             ProbeFunctionArgs(
-                function_name="f",
                 subnet_ids=["subnet-1"],
                 security_group_ids=["sg-1"],
                 proxy_endpoint="e",
                 proxy_arn="arn:aws-cn:rds:cn-north-1:123456789012:db-proxy:prx-1",
-                db_user="u",
                 db_name="d",
-                iam_auth_required=True,
+                db_port=3306,
+                settings=ProbeSettings(
+                    function_name="f",
+                    db_user="u",
+                    iam_auth=True,
+                    timeout=30,
+                    memory_size=256,
+                    log_retention_days=30,
+                ),
             ),
         )
 

@@ -26,7 +26,7 @@ def test_proxy_name_is_valid_and_derived_from_project_and_stack(stack_run):
 def test_proxy_name_is_valid_for_any_project_and_stack(project, stack):
     from components.settings import parse_settings
 
-    name = parse_settings(lambda _k: None, project, stack).resource_prefix
+    name = parse_settings(lambda _k: None, project, stack).proxy.name
     assert NAME_RULE.fullmatch(name), name
 
 
