@@ -8,7 +8,9 @@ the plan can show it as "known after deploy" instead of presenting an invented v
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 import runpy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -76,7 +78,8 @@ class Resource:
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
     aliases: list[dict[str, Any]] = field(default_factory=list)
-    """Aliases as sent to the engine: {"urn": ...} or a spec {"name", "type", "parentUrn", "noParent"}."""
+    """The registration's `aliases`, each {"urn": ...} or a spec {"name", "type", "stack", "project",
+    "parentUrn", "noParent"} (empty strings: the resource's own value, as the engine reads them)."""
 
 
 @dataclass
@@ -161,6 +164,266 @@ class ProgramRun:
         return False
 
 
+Answer = Callable[["Registration"], tuple[str, dict[str, Any]]]
+"""How the mocks answer one resource type: the resource's id and the outputs AWS would add to its inputs."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One custom resource being registered, with helpers that remember every value they make up."""
+
+    type: str
+    name: str
+    inputs: Mapping[str, Any]
+    region: str
+    invented: dict[str, str]
+
+    @property
+    def h(self) -> str:
+        """A stable per-name hex suffix, so plans don't change between runs."""
+        return _suffix(self.name)
+
+    def make(self, value: str, output: str) -> str:
+        """Remember `value` as a stand-in for this resource's `output`, known only after deploy."""
+        self.invented[value] = f"{self.name}.{output}"
+        return value
+
+    def auto_name(self, key: str = "name") -> str:
+        """The `key` input if given, else a name with a random-looking suffix, as Pulumi's auto-naming."""
+        if self.inputs.get(key):
+            return str(self.inputs[key])
+        return self.make(f"{self.name}-{self.h[:7]}", key)
+
+    def arn(self, service: str, resource: str, output: str = "arn") -> str:
+        return self.make(f"arn:aws:{service}:{self.region}:{ACCOUNT}:{resource}", output)
+
+
+def _suffix(name: str, n: int = 17) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:n]
+
+
+def _kebab(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", camel).lower()
+
+
+def generic(r: Registration) -> tuple[str, dict[str, Any]]:
+    """Any type without an entry: an id, a name (the `name` input, else invented) and, for an AWS type,
+    an ARN in the type's service, e.g. aws:sqs/queue:Queue → arn:aws:sqs:<region>:<account>:queue/<name>."""
+    rid = r.make(f"{r.name}-{r.h[:8]}", "id")
+    out: dict[str, Any] = {"name": r.auto_name()}
+    package, _, module_member = r.type.partition(":")
+    service, _, member = module_member.partition(":")[0].partition("/")
+    if package == "aws" and member:
+        region = "" if service == "iam" else r.region  # IAM is global: its ARNs name no region
+        arn = f"arn:aws:{service}:{region}:{ACCOUNT}:{_kebab(member)}/{out['name']}"
+        out["arn"] = r.make(arn, "arn")
+    return rid, out
+
+
+def _id_only(r: Registration) -> tuple[str, dict[str, Any]]:
+    """Types with no name or ARN of their own, whose computed outputs the program doesn't read."""
+    return r.make(f"{r.name}-{r.h[:8]}", "id"), {}
+
+
+def _prefixed_id(prefix: str) -> Answer:
+    """Resources known only by an id like vpc-0a1b…, with no other computed output the program reads."""
+    return lambda r: (r.make(f"{prefix}-{r.h}", "id"), {})
+
+
+def _subnet(r: Registration) -> tuple[str, dict[str, Any]]:
+    zone_id = r.inputs.get("availabilityZoneId")
+    return r.make(f"subnet-{r.h}", "id"), {
+        "availabilityZone": next((n for n, z in ZONES.items() if z == zone_id), None)
+    }
+
+
+def _vpc_endpoint(r: Registration) -> tuple[str, dict[str, Any]]:
+    vpce = r.make(f"vpce-{r.h}", "id")
+    service = str(r.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+    zone = r.make(f"Z{r.h[:13].upper()}", "dnsEntries.hostedZoneId")
+    entries = [
+        {
+            "dnsName": r.make(f"{vpce}-{r.h[:8]}.{service}.{r.region}.vpce.amazonaws.com", "dnsEntries"),
+            "hostedZoneId": zone,
+        }
+    ]
+    if r.inputs.get("privateDnsEnabled"):  # the service's own name then resolves to the endpoint too
+        entries.append({"dnsName": f"{service}.{r.region}.amazonaws.com", "hostedZoneId": zone})
+    return vpce, {"dnsEntries": entries, "arn": r.arn("ec2", f"vpc-endpoint/{vpce}")}
+
+
+def _subnet_group(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()
+    return name, {"name": name, "arn": r.arn("rds", f"subgrp:{name}")}
+
+
+def _random_password(r: Registration) -> tuple[str, dict[str, Any]]:
+    # Shaped like the real result (length, allowed specials) so downstream checks are honest.
+    specials = r.inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?"
+    alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789" + specials
+    digest = hashlib.sha256((r.name + "pw").encode()).digest() * 4
+    result = "".join(alphabet[b % len(alphabet)] for b in digest[: int(r.inputs.get("length", 16))])
+    return r.make(f"none-{r.h}", "id"), {"result": result}
+
+
+def _secret(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()
+    arn = r.arn("secretsmanager", f"secret:{name}-{r.h[:6]}")
+    return arn, {"name": name, "arn": arn}
+
+
+def _role(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()  # IAM is global: its ARNs have no region
+    return name, {"name": name, "arn": r.make(f"arn:aws:iam::{ACCOUNT}:role/{name}", "arn")}
+
+
+def _role_policy(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()
+    return f"{r.inputs.get('role')}:{name}", {"name": name}
+
+
+def _db_instance(r: Registration) -> tuple[str, dict[str, Any]]:
+    ident = r.auto_name("identifier")
+    resource_id = r.make(f"db-{r.h[:26].upper()}", "resourceId")  # pulumi-aws ≥ 6: the id is the resource id
+    address = r.make(f"{ident}.c{r.h[:11]}.{r.region}.rds.amazonaws.com", "address")
+    return resource_id, {
+        "identifier": ident,
+        "resourceId": resource_id,
+        "address": address,
+        "endpoint": f"{address}:{int(r.inputs.get('port', 3306))}",
+        "arn": r.arn("rds", f"db:{ident}"),
+    }
+
+
+def _default_port(r: Registration) -> int:
+    return int(r.inputs.get("port") or (5432 if "postgres" in str(r.inputs.get("engine", "")) else 3306))
+
+
+def _db_cluster(r: Registration) -> tuple[str, dict[str, Any]]:
+    ident = r.auto_name("clusterIdentifier")
+    host = f"c{r.h[:11]}.{r.region}.rds.amazonaws.com"
+    return ident, {
+        "clusterIdentifier": ident,
+        "endpoint": r.make(f"{ident}.cluster-{host}", "endpoint"),
+        "readerEndpoint": r.make(f"{ident}.cluster-ro-{host}", "readerEndpoint"),
+        "arn": r.arn("rds", f"cluster:{ident}"),
+        "clusterResourceId": r.make(f"cluster-{_suffix(r.name, 26).upper()}", "clusterResourceId"),
+        "port": _default_port(r),
+    }
+
+
+def _db_cluster_instance(r: Registration) -> tuple[str, dict[str, Any]]:
+    ident = r.auto_name("identifier")
+    return ident, {
+        "identifier": ident,
+        # A cluster instance's `endpoint` is its DNS address alone, without the port (provider docs).
+        "endpoint": r.make(f"{ident}.c{r.h[:11]}.{r.region}.rds.amazonaws.com", "endpoint"),
+        "arn": r.arn("rds", f"db:{ident}"),
+        "dbiResourceId": r.make(f"db-{_suffix(r.name, 26).upper()}", "dbiResourceId"),
+    }
+
+
+def _proxy(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = str(r.inputs["name"])
+    return name, {
+        "arn": r.arn("rds", f"db-proxy:{r.make(f'prx-{r.h}', 'resourceId')}"),
+        "endpoint": r.make(f"{name}.proxy-c{r.h[:11]}.{r.region}.rds.amazonaws.com", "endpoint"),
+    }
+
+
+def _proxy_endpoint(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = str(r.inputs["dbProxyEndpointName"])
+    return f"{r.inputs['dbProxyName']}/{name}", {
+        "arn": r.arn("rds", f"db-proxy-endpoint:{r.make(f'prx-endpoint-{r.h}', 'resourceId')}"),
+        "endpoint": r.make(f"{name}.endpoint.proxy-c{r.h[:11]}.{r.region}.rds.amazonaws.com", "endpoint"),
+    }
+
+
+def _proxy_target_group(r: Registration) -> tuple[str, dict[str, Any]]:
+    return str(r.inputs["dbProxyName"]), {
+        "name": "default",
+        "arn": r.arn("rds", f"target-group:prx-tg-{r.h}"),
+    }
+
+
+def _log_group(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()
+    return name, {"arn": r.arn("logs", f"log-group:{name}")}
+
+
+def _function(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()
+    return name, {"name": name, "arn": r.arn("lambda", f"function:{name}")}
+
+
+def _invocation(r: Registration) -> tuple[str, dict[str, Any]]:
+    # The provider's id: function name, qualifier and the MD5 of the input.
+    digest = hashlib.md5(str(r.inputs.get("input", "")).encode()).hexdigest()
+    rid = f"{r.inputs.get('functionName')}_{r.inputs.get('qualifier') or '$LATEST'}_{digest}"
+    return rid, {"result": r.make(json.dumps({"invented": f"{r.name}-{r.h[:8]}"}), "result")}
+
+
+def _kms_key(r: Registration) -> tuple[str, dict[str, Any]]:
+    x = _suffix(r.name, 32)
+    key_id = r.make(f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}", "keyId")
+    return key_id, {"keyId": key_id, "arn": r.arn("kms", f"key/{key_id}")}
+
+
+def _kms_alias(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()  # the input already starts with "alias/"
+    return name, {"name": name, "arn": r.arn("kms", name)}
+
+
+def _topic(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()
+    arn = r.arn("sns", name)
+    return arn, {"name": name, "arn": arn}
+
+
+def _metric_alarm(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()
+    return name, {"name": name, "arn": r.arn("cloudwatch", f"alarm:{name}")}
+
+
+def _dashboard(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = str(r.inputs["dashboardName"])  # dashboards are global: their ARN has no region
+    return name, {"dashboardArn": r.make(f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{name}", "dashboardArn")}
+
+
+ANSWERS: dict[str, Answer] = {
+    "aws:ec2/vpc:Vpc": _prefixed_id("vpc"),
+    "aws:ec2/subnet:Subnet": _subnet,
+    "aws:ec2/securityGroup:SecurityGroup": _prefixed_id("sg"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": _prefixed_id("sg"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _prefixed_id("sgr"),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": _prefixed_id("sgr"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
+    "aws:rds/subnetGroup:SubnetGroup": _subnet_group,
+    "random:index/randomPassword:RandomPassword": _random_password,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _id_only,
+    "aws:iam/role:Role": _role,
+    "aws:iam/rolePolicy:RolePolicy": _role_policy,
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _id_only,
+    "aws:rds/instance:Instance": _db_instance,
+    "aws:rds/cluster:Cluster": _db_cluster,
+    "aws:rds/clusterInstance:ClusterInstance": _db_cluster_instance,
+    "aws:rds/proxy:Proxy": _proxy,
+    "aws:rds/proxyEndpoint:ProxyEndpoint": _proxy_endpoint,
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": _proxy_target_group,
+    "aws:rds/proxyTarget:ProxyTarget": _id_only,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
+    "aws:cloudwatch/dashboard:Dashboard": _dashboard,
+    "aws:lambda/function:Function": _function,
+    "aws:lambda/invocation:Invocation": _invocation,
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:sns/topic:Topic": _topic,
+}
+"""Resource type token → how AWS would answer its creation. A type not listed gets `generic`."""
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes like AWS would, and remembers what it made up."""
 
@@ -169,88 +432,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.invented: dict[str, str] = {ACCOUNT: "AWS account id"}
         self.invokes: list[Invoke] = []
 
-    def _make(self, value: str, meaning: str) -> str:
-        self.invented[value] = meaning
-        return value
-
-    def _suffix(self, name: str, n: int = 17) -> str:
-        return hashlib.sha256(name.encode()).hexdigest()[:n]
-
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         if not args.custom:
             return None, {}
-        inputs = args.inputs
-        name, t, r = args.name, args.typ, self.region
-        h = self._suffix(name)
-        out: dict[str, Any] = {}
-
-        def auto_name(key: str = "name") -> str:
-            if inputs.get(key):
-                return str(inputs[key])
-            return self._make(f"{name}-{h[:7]}", f"{name}.{key}")
-
-        def arn(service: str, resource: str) -> str:
-            return self._make(f"arn:aws:{service}:{r}:{ACCOUNT}:{resource}", f"{name}.arn")
-
-        if t == "aws:ec2/vpc:Vpc":
-            rid = self._make(f"vpc-{h}", f"{name}.id")
-        elif t == "aws:ec2/subnet:Subnet":
-            rid = self._make(f"subnet-{h}", f"{name}.id")
-            zone_id = inputs.get("availabilityZoneId")
-            out["availabilityZone"] = next((n for n, z in ZONES.items() if z == zone_id), None)
-        elif t in (
-            "aws:ec2/securityGroup:SecurityGroup",
-            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
-        ):
-            rid = self._make(f"sg-{h}", f"{name}.id")
-        elif t.startswith("aws:vpc/securityGroup"):
-            rid = self._make(f"sgr-{h}", f"{name}.id")
-        elif t == "aws:rds/subnetGroup:SubnetGroup":
-            rid = out["name"] = auto_name()
-            out["arn"] = arn("rds", f"subgrp:{rid}")
-        elif t == "random:index/randomPassword:RandomPassword":
-            rid = self._make(f"none-{h}", f"{name}.id")
-            # Shaped like the real result (length, allowed specials) so downstream checks are honest.
-            specials = inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?"
-            alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789" + specials
-            digest = hashlib.sha256((name + "pw").encode()).digest() * 4
-            out["result"] = "".join(
-                alphabet[b % len(alphabet)] for b in digest[: int(inputs.get("length", 16))]
-            )
-        elif t == "aws:secretsmanager/secret:Secret":
-            secret_name = auto_name()
-            out["name"] = secret_name
-            rid = out["arn"] = arn("secretsmanager", f"secret:{secret_name}-{h[:6]}")
-        elif t == "aws:iam/role:Role":
-            rid = out["name"] = auto_name()
-            out["arn"] = self._make(f"arn:aws:iam::{ACCOUNT}:role/{rid}", f"{name}.arn")
-        elif t == "aws:iam/rolePolicy:RolePolicy":
-            out["name"] = auto_name()
-            rid = f"{inputs.get('role')}:{out['name']}"
-        elif t == "aws:rds/instance:Instance":
-            ident = auto_name("identifier")
-            out["identifier"] = ident
-            rid = self._make(f"db-{h[:26].upper()}", f"{name}.resourceId")
-            out["address"] = self._make(f"{ident}.c{h[:11]}.{r}.rds.amazonaws.com", f"{name}.address")
-            out["endpoint"] = f"{out['address']}:{int(inputs.get('port', 3306))}"
-            out["arn"] = arn("rds", f"db:{ident}")
-        elif t == "aws:rds/proxy:Proxy":
-            rid = str(inputs["name"])
-            out["arn"] = arn("rds", f"db-proxy:{self._make(f'prx-{h}', f'{name}.resourceId')}")
-            out["endpoint"] = self._make(f"{rid}.proxy-c{h[:11]}.{r}.rds.amazonaws.com", f"{name}.endpoint")
-        elif t == "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
-            rid = str(inputs["dbProxyName"])
-            out["name"] = "default"
-            out["arn"] = arn("rds", f"target-group:prx-tg-{h}")
-        elif t == "aws:cloudwatch/logGroup:LogGroup":
-            rid = auto_name()
-            out["arn"] = arn("logs", f"log-group:{rid}")
-        elif t == "aws:lambda/function:Function":
-            rid = out["name"] = auto_name()
-            out["arn"] = arn("lambda", f"function:{rid}")
-        else:
-            rid = self._make(f"{name}-{h[:8]}", f"{name}.id")
-        return rid, {**inputs, **out}
+        registration = Registration(args.typ, args.name, args.inputs, self.region, self.invented)
+        rid, out = ANSWERS.get(args.typ, generic)(registration)
+        return rid, {**args.inputs, **out}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         self.invokes.append(Invoke(args.token, dict(args.args)))
@@ -270,15 +457,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 def _alias(alias: Any) -> dict[str, Any]:
-    if alias.HasField("spec"):
-        spec = alias.spec
-        return {
-            "name": spec.name,
-            "type": spec.type,
-            "parentUrn": spec.parentUrn,
-            "noParent": spec.noParent,
-        }
-    return {"urn": alias.urn}
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    spec = alias.spec
+    return {
+        "name": spec.name,
+        "type": spec.type,
+        "stack": spec.stack,
+        "project": spec.project,
+        "parentUrn": spec.parentUrn,
+        "noParent": spec.noParent,
+    }
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

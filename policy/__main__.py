@@ -1,4 +1,4 @@
-"""CrossGuard policy pack ``rds-proxy-guardrails``: the rules of ``rules.py`` as Pulumi policies.
+"""CrossGuard policy pack ``rds-proxy-guardrails``: the rules of the ``rules`` package as Pulumi policies.
 
 Run it with the Pulumi CLI from the repository root::
 

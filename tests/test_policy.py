@@ -579,12 +579,12 @@ def test_backup_retention_number_forms(value: Any, bad: bool) -> None:
 
 @pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0", "0::/0", " 0.0.0.0/0", "0.0.0.0/00"])
 def test_open_cidr_spellings(cidr: str) -> None:
-    assert rules._is_open_cidr(cidr)
+    assert rules.ec2._is_open_cidr(cidr)
 
 
 @pytest.mark.parametrize("cidr", ["10.0.0.0/8", "0.0.0.0/1", "::/1", "not-a-cidr", UNKNOWN_STR])
 def test_not_open_cidrs(cidr: str) -> None:
-    assert not rules._is_open_cidr(cidr)
+    assert not rules.ec2._is_open_cidr(cidr)
 
 
 @pytest.mark.parametrize("name", ["PROXY_ENDPOINT", "DB_PORT", "DB_USER", "DB_NAME", "DB_AUTH", "LOG_LEVEL"])
@@ -718,26 +718,68 @@ def test_property_names_exist_in_pulumi_aws(module: str, cls: str, names: list[s
     assert set(names) <= engine_names, set(names) - engine_names
 
 
-def test_rules_module_is_standalone() -> None:
-    """rules.py is imported as `rules` by the CLI and as `policy.rules` by the plan: no pulumi, no relatives."""
+def test_rules_package_is_standalone() -> None:
+    """policy/rules is imported as `rules` by the CLI and as `policy.rules` by the plan: no pulumi, and
+    only relative imports inside the package (they resolve under either name)."""
     import ast
 
-    tree = ast.parse((POLICY_DIR / "rules.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative import"
-            assert (node.module or "").split(".")[0] not in {"pulumi", "pulumi_policy", "policy"}
-        elif isinstance(node, ast.Import):
-            assert all(a.name.split(".")[0] not in {"pulumi", "pulumi_policy", "policy"} for a in node.names)
+    modules = sorted((POLICY_DIR / "rules").glob("*.py"))
+    assert {m.stem for m in modules} >= {"__init__", "base", "rds", "ec2", "iam", "awslambda", "cloudwatch"}
+    forbidden = {"pulumi", "pulumi_policy", "policy", "rules"}
+    for module in modules:
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level in (0, 1), f"{module.name}: import reaching outside the package"
+                if node.level == 0:
+                    assert (node.module or "").split(".")[0] not in forbidden, f"{module.name}: {node.module}"
+            elif isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] not in forbidden for a in node.names), module.name
     code = (
         "import rules, sys; "
         "assert 'pulumi' not in sys.modules and 'pulumi_policy' not in sys.modules; "
+        "assert 'policy' not in sys.modules and rules.rds.__name__ == 'rules.rds'; "
         "print(len(rules.RULES))"
     )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # as under the CLI: only policy/
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=POLICY_DIR, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=POLICY_DIR, env=env, capture_output=True, text=True, check=True
     )
     assert int(out.stdout) == len(RULES)
+
+
+SERVICE_MODULES = {
+    "RDS": "rds",
+    "EC2": "ec2",
+    "IAM": "iam",
+    "Lambda": "awslambda",
+    "CloudWatch": "cloudwatch",
+}
+
+
+def test_each_rule_lives_in_its_services_module_next_to_its_check() -> None:
+    import importlib
+
+    for rule in RULES:
+        service = (
+            "Lambda" if rule.id == "Custom.1" else rule.id.split(".")[0]
+        )  # Custom.1 reads Lambda functions
+        module = importlib.import_module(f"policy.rules.{SERVICE_MODULES[service]}")
+        assert rule.check.__module__ == module.__name__, rule.id
+        assert getattr(module, rule.id.replace(".", "_").upper()) is rule, (
+            f"{rule.id} is not named after its id"
+        )
+
+
+def test_every_rule_declared_in_a_service_module_is_in_rules() -> None:
+    import importlib
+
+    declared = [
+        value
+        for name in SERVICE_MODULES.values()
+        for value in vars(importlib.import_module(f"policy.rules.{name}")).values()
+        if isinstance(value, rules.Rule)
+    ]
+    assert sorted(r.id for r in declared) == sorted(r.id for r in RULES)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""CloudWatch Logs (Security Hub CloudWatch.*)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Rule, RuleContext, as_number, fmt_num, is_unknown, security_hub_url
+
+DEFAULT_MIN_LOG_RETENTION_DAYS = 1
+"""CloudWatch.16 minimum. Security Hub's default is 365 days; we require an explicit, finite
+retention (never-expire is a violation) and let the setting raise the floor."""
+
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+def _check_log_retention(props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
+    raw = props.get("retentionInDays")
+    if is_unknown(raw):
+        return []
+    minimum = as_number(ctx.config.get("minRetentionDays")) or DEFAULT_MIN_LOG_RETENTION_DAYS
+    days = as_number(raw)
+    if days is None or days <= 0:
+        return ["retentionInDays is not set, so the log group never expires; set a retention period"]
+    if days < minimum:
+        return [f"retentionInDays is {fmt_num(days)}; at least {fmt_num(minimum)} is required"]
+    return []
+
+
+CLOUDWATCH_16 = Rule(
+    id="CloudWatch.16",
+    name="log-group-retention",
+    description="CloudWatch log groups must have a finite retention period (never-expire is a violation).",
+    resource_types=(LOG_GROUP,),
+    check=_check_log_retention,
+    severity="medium",
+    config_schema={
+        "minRetentionDays": {
+            "type": "integer",
+            "minimum": 1,
+            "default": DEFAULT_MIN_LOG_RETENTION_DAYS,
+            "description": "Smallest accepted retentionInDays (Security Hub's default is 365).",
+        }
+    },
+    remediation="Set retention_in_days (e.g. 14 for dev, 90+ for prod).",
+    url=security_hub_url("cloudwatch", 16),
+)
