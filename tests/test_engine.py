@@ -12,7 +12,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 import pytest
 
-from plan.engine import ACCOUNT, ANSWERS, ProgramRun, Resource, run_program
+from plan.engine import ACCOUNT, ANSWERS, ProgramRun, run_program
 
 REGION = "us-east-1"
 ROLE_DOC = json.dumps({"Version": "2012-10-17", "Statement": []})
@@ -127,10 +127,6 @@ def test_every_answered_output_is_one_the_provider_declares(table_run):
             assert _snaked(table_run.exports[f"{r.type} {key}"]) == expected, (r.type, key)
 
 
-def _get(run: ProgramRun, token: str) -> Resource:
-    return run.one(token)
-
-
 SHAPES: dict[str, dict[str, str]] = {
     # token → output → the shape AWS gives it (regex, fully matched)
     "aws:ec2/vpc:Vpc": {"id": r"vpc-[0-9a-f]{17}"},
@@ -231,34 +227,34 @@ SHAPES: dict[str, dict[str, str]] = {
 
 @pytest.mark.parametrize("token", sorted(ANSWERS))
 def test_each_type_answers_with_outputs_shaped_like_aws(table_run, token):
-    r = _get(table_run, token)
+    r = table_run.one(token)
     for key, shape in SHAPES[token].items():
         value = r.id if key == "id" else r.outputs[key]
         assert isinstance(value, str) and re.fullmatch(shape, value), (key, value, shape)
 
 
 def test_answers_that_repeat_or_combine_other_outputs(table_run):
-    db = _get(table_run, "aws:rds/instance:Instance")
+    db = table_run.one("aws:rds/instance:Instance")
     assert db.id == db.outputs["resourceId"]
     assert db.outputs["endpoint"] == f"{db.outputs['address']}:3307"
     assert db.outputs["identifier"] in db.outputs["address"]
-    cluster = _get(table_run, "aws:rds/cluster:Cluster")
+    cluster = table_run.one("aws:rds/cluster:Cluster")
     assert cluster.outputs["port"] == 5432  # aurora-postgresql's default; MySQL families get 3306
     assert (
-        _get(table_run, "aws:secretsmanager/secret:Secret").outputs["arn"]
-        == _get(table_run, "aws:secretsmanager/secret:Secret").id
+        table_run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
+        == table_run.one("aws:secretsmanager/secret:Secret").id
     )
-    vpce = _get(table_run, "aws:ec2/vpcEndpoint:VpcEndpoint")
+    vpce = table_run.one("aws:ec2/vpcEndpoint:VpcEndpoint")
     names = [e["dnsName"] for e in vpce.outputs["dnsEntries"]]
     assert names[0].startswith(f"{vpce.id}-") and names[0].endswith(
         f".secretsmanager.{REGION}.vpce.amazonaws.com"
     )
     assert names[1:] == [f"secretsmanager.{REGION}.amazonaws.com"]  # privateDnsEnabled
-    assert json.loads(_get(table_run, "aws:lambda/invocation:Invocation").outputs["result"])
+    assert json.loads(table_run.one("aws:lambda/invocation:Invocation").outputs["result"])
 
 
 def test_random_password_uses_only_the_allowed_alphabet_and_length(table_run):
-    result = _get(table_run, "random:index/randomPassword:RandomPassword").outputs["result"]
+    result = table_run.one("random:index/randomPassword:RandomPassword").outputs["result"]
     assert len(result) == 20 and not set(result) - set(
         "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789!#"
     )
@@ -266,14 +262,12 @@ def test_random_password_uses_only_the_allowed_alphabet_and_length(table_run):
 
 def test_invented_values_are_remembered_with_what_they_stand_for(table_run):
     invented = table_run.invented
-    cluster = _get(table_run, "aws:rds/cluster:Cluster")
+    cluster = table_run.one("aws:rds/cluster:Cluster")
     assert invented[cluster.id] == "t-cluster.clusterIdentifier"
     assert invented[cluster.outputs["readerEndpoint"]] == "t-cluster.readerEndpoint"
-    assert invented[_get(table_run, "aws:rds/instance:Instance").id] == "t-db.resourceId"
-    assert invented[_get(table_run, "aws:kms/key:Key").id] == "t-key.keyId"
-    assert (
-        invented[_get(table_run, "aws:lambda/invocation:Invocation").outputs["result"]] == "t-invoke.result"
-    )
+    assert invented[table_run.one("aws:rds/instance:Instance").id] == "t-db.resourceId"
+    assert invented[table_run.one("aws:kms/key:Key").id] == "t-key.keyId"
+    assert invented[table_run.one("aws:lambda/invocation:Invocation").outputs["result"]] == "t-invoke.result"
     # Names the program chose are facts, not inventions.
     assert "t-proxy" not in invented and "/aws/rds/proxy/t" not in invented
 

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -185,8 +186,8 @@ def test_healthy_stack_reports_pooling_and_exits_0(harness: Harness) -> None:
     # connect time over the 2 invocations that opened a connection, query time over all 6
     assert "new connection p50 40.0 ms / p95 42.0 ms, query p50 1.5 ms / p95 1.5 ms" in out
     assert out.rstrip().endswith("PASS: every invocation returned 200")
-    # progress bar on stderr, finished
-    assert "6/6" in harness.stderr.getvalue() and "#" * 30 in harness.stderr.getvalue()
+    # progress on stderr (not a terminal here: plain lines), finished
+    assert "100% 6/6 failed 0" in harness.stderr.getvalue()
 
 
 def test_json_summary(harness: Harness) -> None:
@@ -375,15 +376,31 @@ def test_progress_bar_on_a_terminal_and_in_a_log() -> None:
     for ok in (True, True, False, True):
         bar.advance(ok)
     text = tty.getvalue()
-    assert text.count("\r") == 4 and text.endswith("\n")
-    assert "[########] 4/4 failed 1" in text
+    frames = text.split("\r\x1b[2K")  # each redraw returns to the line's start and erases it
+    assert len(frames) >= 5 and all("\n" not in f for f in frames[:-1])  # redrawn in place
+    last = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", frames[-1])  # without colours and cursor codes
+    assert re.fullmatch(r"━{8} 4/4 failed 1 \d:\d\d:\d\d\n", last), last
+    assert text.endswith("\x1b[?25h")  # cursor shown again
+    bar.close()  # closing again (as main's finally does) is harmless
+    assert tty.getvalue() == text
 
     log = io.StringIO()
     bar = vs.ProgressBar(100, stream=log, width=10)
     for _ in range(100):
         bar.advance(True)
-    assert len(log.getvalue().splitlines()) == 11  # 0 %, 10 %, ... 100 %: no flood in CI logs
-    assert "\r" not in log.getvalue()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 11  # 1 %, 10 %, ... 100 %: no flood in CI logs
+    assert lines[-1].split()[:4] == ["100%", "100/100", "failed", "0"]
+    assert "\r" not in log.getvalue() and "\x1b" not in log.getvalue()  # no redraws, no colours
+
+
+def test_no_progress_writes_nothing() -> None:
+    quiet = io.StringIO()
+    bar = vs.ProgressBar(3, stream=quiet, enabled=False)
+    for ok in (True, False, True):
+        bar.advance(ok)
+    bar.close()
+    assert quiet.getvalue() == "" and (bar.done, bar.failed) == (3, 1)
 
 
 def test_runs_as_a_module_from_the_repo_root(tmp_path: Path) -> None:

@@ -44,17 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-OUTPUT_NAMES = (
-    "proxyEndpoint",
-    "proxyName",
-    "proxyArn",
-    "dbInstanceId",
-    "dbEndpoint",
-    "secretArn",
-    "probeFunctionName",
-    "vpcId",
-    "privateSubnetIds",
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
 )
+
 REQUIRED_OUTPUTS = ("probeFunctionName", "proxyName")
 METRICS = ("DatabaseConnections", "ClientConnections")
 EXIT_OK, EXIT_PROBE_FAILED, EXIT_USAGE = 0, 1, 2
@@ -182,27 +182,31 @@ def invoke_once(client: Any, function_name: str, fresh: bool, index: int) -> Inv
 
 
 class ProgressBar:
-    """A small thread-safe progress bar on stderr; redraws in place on a terminal."""
+    """Invocations done and failed, on stderr with rich: a bar redrawn in place on a terminal; in a
+    log or CI, where redraws would be noise, one line per 10 %. Thread-safe."""
 
     def __init__(
         self, total: int, stream: TextIO | None = None, enabled: bool = True, width: int = 30
     ) -> None:
         self.total = max(total, 1)
-        self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
-        self.width = width
         self.done = 0
         self.failed = 0
         self._lock = threading.Lock()
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last_decile = -1
-        self._started = time.monotonic()
-
-    def render(self) -> str:
-        filled = int(self.width * self.done / self.total)
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = time.monotonic() - self._started
-        return f"[{bar}] {self.done}/{self.total} failed {self.failed} {elapsed:5.1f}s"
+        self._console = Console(file=stream if stream is not None else sys.stderr, highlight=False)
+        self._tty = self._console.is_terminal
+        # Without colours a bar's done and remaining parts look alike, so a log gets the percentage.
+        shown: ProgressColumn = BarColumn(bar_width=width) if self._tty else TaskProgressColumn()
+        self._progress = Progress(
+            shown,
+            MofNCompleteColumn(),
+            TextColumn("failed {task.fields[failed]}"),
+            TimeElapsedColumn(),
+            console=self._console,
+            auto_refresh=False,  # redraw once per invocation, from the thread that counts it
+        )
+        self._task = self._progress.add_task("invocations", total=self.total, failed=0)
 
     def advance(self, ok: bool) -> None:
         with self._lock:
@@ -210,16 +214,23 @@ class ProgressBar:
             self.failed += 0 if ok else 1
             if not self.enabled:
                 return
+            self._progress.update(self._task, completed=self.done, failed=self.failed)
             if self._tty:
-                self.stream.write("\r" + self.render())
+                if self.done == 1:
+                    self._progress.start()
+                self._progress.refresh()
                 if self.done >= self.total:
-                    self.stream.write("\n")
-            else:  # a log file or CI: one line per 10 %
+                    self.close()
+            else:  # a log file or CI
                 decile = self.done * 10 // self.total
                 if decile != self._last_decile:
                     self._last_decile = decile
-                    self.stream.write(self.render() + "\n")
-            self.stream.flush()
+                    self._console.print(self._progress.make_tasks_table(self._progress.tasks))
+
+    def close(self) -> None:
+        """End the live bar (its last frame stays, the cursor comes back); safe to call twice."""
+        if self._progress.live.is_started:
+            self._progress.stop()
 
 
 def run_invocations(
@@ -493,9 +504,12 @@ def main(
     proxy_name = str(outputs["proxyName"])
     progress = ProgressBar(args.invocations, stream=err, enabled=not args.no_progress)
     started = now()
-    invocations = run_invocations(
-        lambda_client, function_name, args.invocations, args.concurrency, args.fresh, progress
-    )
+    try:
+        invocations = run_invocations(
+            lambda_client, function_name, args.invocations, args.concurrency, args.fresh, progress
+        )
+    finally:  # on Ctrl-C too: a live bar hides the cursor until it is stopped
+        progress.close()
     window = metric_window(started, now())
 
     metrics: dict[str, dict[str, Any]] | None = None
