@@ -7,6 +7,7 @@ the plan can show it as "known after deploy" instead of presenting an invented v
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -266,6 +267,18 @@ def _random_password(r: Registration) -> tuple[str, dict[str, Any]]:
     return r.make(f"none-{r.h}", "id"), {"result": result}
 
 
+def _random_id(r: Registration) -> tuple[str, dict[str, Any]]:
+    raw = hashlib.sha256((r.name + "id").encode()).digest()[: int(r.inputs.get("byteLength", 8))]
+    hex_ = r.make(raw.hex(), "hex")
+    b64 = r.make(base64.urlsafe_b64encode(raw).decode().rstrip("="), "b64Url")
+    return b64, {
+        "hex": hex_,
+        "b64Url": b64,
+        "b64Std": base64.b64encode(raw).decode(),
+        "dec": str(int(hex_, 16)),
+    }
+
+
 def _secret(r: Registration) -> tuple[str, dict[str, Any]]:
     name = r.auto_name()
     arn = r.arn("secretsmanager", f"secret:{name}-{r.h[:6]}")
@@ -400,6 +413,7 @@ ANSWERS: dict[str, Answer] = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
     "aws:rds/subnetGroup:SubnetGroup": _subnet_group,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomId:RandomId": _random_id,
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:secretsmanager/secretVersion:SecretVersion": _id_only,
     "aws:iam/role:Role": _role,
@@ -453,6 +467,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "groupNames": [self.region],
                 "state": args.args.get("state"),
             }, []
+        if args.token == "aws:iam/getRole:getRole":
+            # Whether a role exists is only known in AWS: assume it does, and say the ARN is invented.
+            name = args.args["name"]
+            path = "/aws-service-role/rds.amazonaws.com/" if name == "AWSServiceRoleForRDS" else "/"
+            arn = f"arn:aws:iam::{ACCOUNT}:role{path}{name}"
+            self.invented[arn] = f"role {name} (assumed to exist offline)"
+            return {"id": name, "name": name, "arn": arn, "path": path}, []
         raise NotImplementedError(f"the offline mocks don't answer {args.token}")
 
 

@@ -59,6 +59,7 @@ def _one_of_each() -> dict[str, pulumi.CustomResource]:
             ),
             aws.rds.SubnetGroup("t-subnets", subnet_ids=["subnet-1"]),
             random.RandomPassword("t-password", length=20, override_special="!#"),
+            random.RandomId("t-random-id", byte_length=4),
             aws.secretsmanager.Secret("t-secret"),
             aws.secretsmanager.SecretVersion("t-secret-value", secret_id="s", secret_string="x"),
             aws.iam.RolePolicy("t-role-policy", role=role.name, policy=ROLE_DOC),
@@ -146,6 +147,12 @@ SHAPES: dict[str, dict[str, str]] = {
     "random:index/randomPassword:RandomPassword": {
         "id": r"none-[0-9a-f]{17}",
         "result": r"[A-Za-z2-9!#]{20}",
+    },
+    "random:index/randomId:RandomId": {
+        "id": r"[A-Za-z0-9_-]{6}",
+        "hex": r"[0-9a-f]{8}",
+        "b64Url": r"[A-Za-z0-9_-]{6}",
+        "dec": r"[0-9]+",
     },
     "aws:secretsmanager/secret:Secret": {
         "id": rf"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:t-secret-[0-9a-f]{{7}}-[0-9a-f]{{6}}",
