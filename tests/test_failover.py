@@ -120,6 +120,7 @@ class Harness:
         self.created: list[tuple[str, str]] = []
         self.commands: list[list[str]] = []
         self.command_rc = 0
+        self.command_seconds = 0.0
         self.clock = Clock()
         self.stdout, self.stderr = io.StringIO(), io.StringIO()
         self.outputs_file = tmp_path / "dr-outputs.json"
@@ -153,6 +154,7 @@ class Harness:
 
     def runner(self, cmd: list[str]) -> int:
         self.commands.append(cmd)
+        self.clock.t += self.command_seconds
         return self.command_rc
 
     def run(self, *args: str, answer: str = "") -> int:
@@ -213,6 +215,7 @@ def test_happy_path_promotes_applies_and_probes_in_the_dr_region_only(h: Harness
     h.expect_promotion()
     h.expect("lambda", "invoke", probe_response(503), PROBE)  # target still registering
     h.expect("lambda", "invoke", probe_response(200), PROBE)
+    h.command_seconds = 100.0  # each pulumi command takes 100 s on the fake clock
     code = h.run("--yes", "--poll", "10")
     assert code == 0, h.out + h.err
     assert {region for _, region in h.created} == {DR}
@@ -222,8 +225,8 @@ def test_happy_path_promotes_applies_and_probes_in_the_dr_region_only(h: Harness
         ["pulumi", "up", "--yes", "--refresh", "--stack", "dr"],
     ]
     assert "probe rds-proxy-dr-probe via proxy rds-proxy-dr: 200 (backend connection 42, attempt 2)" in h.out
-    # 2 promotion polls after the first (10 s each) + 1 probe retry (10 s): 30 s on the fake clock
-    assert "failover complete: 30 s from start to the first successful probe" in h.out
+    # 2 promotion polls after the first (10 s each) + 2 pulumi commands + 1 probe retry (10 s)
+    assert "failover complete: 230 s from start to the first successful probe" in h.out
     assert "promoted rds-proxy-dr-replica" in h.err  # the progress bar's final state
 
 
@@ -382,3 +385,10 @@ def test_bad_numbers_name_the_flag(flag: str, value: str, capsys: pytest.Capture
         fo.parse_args(["--dr-stack", "dr", flag, value])
     assert exc.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+def test_explicit_region_replaces_the_one_in_proxy_arn(tmp_path: Path) -> None:
+    h = Harness(tmp_path, {k: v for k, v in DR_OUTPUTS.items() if k != "proxyArn"})
+    h.expect("rds", "describe_db_instances", instance("available", False), DESCRIBE)
+    assert h.run("--yes", "--region", DR, "--no-apply") == 0, h.err
+    assert h.created == [("rds", DR)]
