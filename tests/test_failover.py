@@ -392,3 +392,9 @@ def test_explicit_region_replaces_the_one_in_proxy_arn(tmp_path: Path) -> None:
     h.expect("rds", "describe_db_instances", instance("available", False), DESCRIBE)
     assert h.run("--yes", "--region", DR, "--no-apply") == 0, h.err
     assert h.created == [("rds", DR)]
+
+
+def test_pulumi_runs_in_the_project_directory_given(h: Harness) -> None:
+    h.expect("rds", "describe_db_instances", instance("available", False), DESCRIBE)
+    assert h.run("--yes", "--no-apply", "--cwd", "/srv/rds proxy") == 0, h.err
+    assert "  pulumi up --yes --refresh --stack dr --cwd '/srv/rds proxy'" in h.out

@@ -174,10 +174,11 @@ def preflight(
 # --------------------------------------------------------------------------- Pulumi side
 
 
-def pulumi_commands(stack: str) -> list[list[str]]:
+def pulumi_commands(stack: str, cwd: str | None = None) -> list[list[str]]:
+    where = ["--cwd", cwd] if cwd else []
     return [
-        ["pulumi", "config", "set", "drPromoted", "true", "--stack", stack],
-        ["pulumi", "up", "--yes", "--refresh", "--stack", stack],
+        ["pulumi", "config", "set", "drPromoted", "true", "--stack", stack, *where],
+        ["pulumi", "up", "--yes", "--refresh", "--stack", stack, *where],
     ]
 
 
@@ -308,7 +309,7 @@ def main(
             return code
         say(f"promoted: {instance_id} is available and standalone after {clock() - promoted_at:.0f} s")
 
-    commands = pulumi_commands(args.dr_stack)
+    commands = pulumi_commands(args.dr_stack, args.cwd)
     if args.no_apply:
         say("Now run, from the project directory:")
         for cmd in commands:
