@@ -19,10 +19,15 @@ recommends: each proxy node publishes its own datapoints) for the window of the 
 CloudWatch publishes proxy metrics about a minute late; ``--metrics-wait`` (default 90 s)
 polls until datapoints for the window show up, 0 skips waiting.
 
-Exit status: 0 when every invocation returned statusCode 200, 1 when any failed, 2 when the
-stack outputs or AWS setup are unusable.
+Then the stack's alarm states (``<proxyName>-*``) and, with ``--chart FILE.png``, a picture of
+the run: see tools/monitoring_report.py.
 
-AWS permissions needed: lambda:InvokeFunction on the probe, cloudwatch:GetMetricData.
+Exit status: 0 when every invocation returned statusCode 200, 1 when any failed, 2 when the
+stack outputs or AWS setup are unusable (or the chart cannot be written), 3 when an alarm is in
+ALARM (unless ``--ignore-alarms``).
+
+AWS permissions needed: lambda:InvokeFunction on the probe, cloudwatch:GetMetricData,
+cloudwatch:DescribeAlarms.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+
+from tools import monitoring_report
 
 REQUIRED_OUTPUTS = ("probeFunctionName", "proxyName")
 METRICS = ("DatabaseConnections", "ClientConnections")
@@ -456,7 +463,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-metrics", action="store_true", help="don't read CloudWatch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    monitoring_report.add_arguments(p)
     args = p.parse_args(argv)
+    monitoring_report.check_arguments(p, args)
     if args.invocations < 1:
         p.error("-n/--invocations must be >= 1")
     if args.concurrency < 1:
@@ -531,8 +540,11 @@ def main(
         window=window,
         metrics_error=metrics_error,
     )
-    out.write((json.dumps(summary, indent=2, default=str) if args.json else render(summary)) + "\n")
-    return EXIT_OK if summary["passed"] else EXIT_PROBE_FAILED
+    monitoring = monitoring_report.after_run(args, cloudwatch, proxy_name, summary, invocations)
+    summary["alarms"] = monitoring.as_json()
+    text = json.dumps(summary, indent=2, default=str) if args.json else render(summary)
+    out.write((text if args.json else monitoring_report.with_alarms(text, monitoring)) + "\n")
+    return monitoring.exit_code(EXIT_OK if summary["passed"] else EXIT_PROBE_FAILED)
 
 
 if __name__ == "__main__":
