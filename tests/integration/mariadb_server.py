@@ -202,6 +202,9 @@ class MariaDBServer:
     log_bin: bool = False
     #: More mariadbd options, e.g. ``--server-id=2``, ``--read-only=ON``.
     extra_args: tuple[str, ...] = ()
+    #: Copy this freshly initialised (never started) datadir instead of running mariadb-install-db
+    #: again: ~0.4 s instead of ~4 s for the second server of a pair.
+    datadir_from: Path | None = None
 
     # paths -----------------------------------------------------------------
     @property
@@ -245,6 +248,9 @@ class MariaDBServer:
         other_cert, _ = make_ca("untrusted-other-ca")
         _write_cert(self.basedir / "other-ca.pem", other_cert)
 
+        if self.datadir_from is not None:
+            shutil.copytree(self.datadir_from, self.datadir)
+            return
         install = _which("mariadb-install-db", "mysql_install_db")
         cmd = [
             install,

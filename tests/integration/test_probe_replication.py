@@ -60,30 +60,29 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MariaDBServ
         log_bin=True,
         extra_args=("--server-id=1",),
     )
-    servers = [primary]
+    replica = MariaDBServer(
+        basedir=Path(tmp_path_factory.mktemp("replica")),
+        port=port,
+        bind_hosts=(REPLICA_HOST,),
+        extra_cert_names=(f"*.{PROXY_DOMAIN}",),
+        extra_args=("--server-id=2", "--read-only=ON", "--skip-slave-start"),
+        datadir_from=primary.datadir,  # copied before the primary ever starts
+    )
+    servers = [primary, replica]
     try:
         try:
             primary.prepare()
         except MariaDBMissing as exc:
             pytest.fail(str(exc), pytrace=False)
+        replica.ca = primary.ca
+        replica.prepare()
         primary.start()
+        replica.start()
         # Everything from here on is in the primary's binlog, so the replica gets it by replication.
         primary.execute("CREATE USER 'repl'@'%%' IDENTIFIED BY %s REQUIRE SSL", (REPL_PASSWORD,))
         primary.execute("GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'")
         primary.create_users()
         primary.execute(f"CREATE TABLE `{PROBE_DB}`.marks (id INT PRIMARY KEY, note VARCHAR(64))")
-
-        replica = MariaDBServer(
-            basedir=Path(tmp_path_factory.mktemp("replica")),
-            port=port,
-            bind_hosts=(REPLICA_HOST,),
-            ca=primary.ca,
-            extra_cert_names=(f"*.{PROXY_DOMAIN}",),
-            extra_args=("--server-id=2", "--read-only=ON", "--skip-slave-start"),
-        )
-        servers.append(replica)
-        replica.prepare()
-        replica.start()
         first_binlog = primary.execute("SHOW BINARY LOGS")[0][0]
         replica.execute(
             "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER='repl', MASTER_PASSWORD=%s, "
@@ -123,7 +122,7 @@ def env(
     pair: tuple[MariaDBServer, MariaDBServer], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
     primary, _ = pair
-    for name in (*PROBE_ENV_VARS, "PROXY_READER_ENDPOINT", "DB_USERS"):
+    for name in PROBE_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     values = primary.probe_env(
         PROXY_READER_ENDPOINT=REPLICA_HOST, PROBE_BACKOFF_BASE_S="0.05", PROBE_BACKOFF_CAP_S="0.4"
