@@ -253,3 +253,16 @@ def test_bad_db_users_is_a_config_error(
     monkeypatch.setenv("DB_USERS", value)
     err = _err(probe(), 500)
     assert err["type"] == "config" and needle in err["message"]
+
+
+def test_secrets_manager_unreachable_is_retried_then_503(
+    probe: Probe, app_user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No route to Secrets Manager (say, a missing VPC endpoint) may heal: 503, retryable, after retries."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://{HOST}:{free_port()}")
+    lambda_function.reset_state()
+    started = time.perf_counter()
+    err = _err(probe({"user": APP_USER}), 503)
+    assert err["type"] == "secret" and err["retryable"] is True and app_user in err["message"]
+    assert probe.last_log["attempts"] == 5
+    assert time.perf_counter() - started < 10
