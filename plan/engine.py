@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import runpy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,16 +22,18 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from plan.zones import zones_for
+
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
 ACCOUNT = "123456789012"
-# us-east-1's AZ IDs in an order that puts the one RDS Proxy doesn't serve first.
-ZONES = {
-    "us-east-1a": "use1-az3",
-    "us-east-1b": "use1-az1",
-    "us-east-1c": "use1-az2",
-    "us-east-1d": "use1-az4",
-}
+# The provider's words when no region is configured (hashicorp/aws-sdk-go-base, which pulumi-aws builds on;
+# the same text is asserted in Terraform's S3 backend tests). pulumi-aws takes `aws:region`, else the
+# AWS_REGION / AWS_DEFAULT_REGION environment variables (pulumi_aws/config/vars.py, `region`).
+MISSING_REGION = (
+    'Missing region value: The "region" attribute or the "AWS_REGION" or "AWS_DEFAULT_REGION" environment '
+    "variables must be set. Set it with `pulumi config set aws:region <region>` (e.g. us-east-1)."
+)
 
 
 class SecretValue:
@@ -95,6 +98,10 @@ class ProgramRun:
     invented: dict[str, str]
     """Values the mocks made up (ids, ARNs, generated names) → what they stand for."""
     error: BaseException | None = None
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged with `pulumi.warn` (the CLI shows these as `warning:` diagnostics)."""
+    notes: list[str] = field(default_factory=list)
+    """What the offline run could not check (e.g. the AZs of a region not in plan/zones.py)."""
 
     def by_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -135,10 +142,12 @@ class ProgramRun:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes like AWS would, and remembers what it made up."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str | None) -> None:
         self.region = region
         self.invented: dict[str, str] = {ACCOUNT: "AWS account id"}
         self.invokes: list[Invoke] = []
+        self.zone_names: dict[str, str] = {}
+        self.notes: list[str] = []
 
     def _make(self, value: str, meaning: str) -> str:
         self.invented[value] = meaning
@@ -168,7 +177,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif t == "aws:ec2/subnet:Subnet":
             rid = self._make(f"subnet-{h}", f"{name}.id")
             zone_id = inputs.get("availabilityZoneId")
-            out["availabilityZone"] = next((n for n, z in ZONES.items() if z == zone_id), None)
+            out["availabilityZone"] = self.zone_names.get(str(zone_id))
         elif t in (
             "aws:ec2/securityGroup:SecurityGroup",
             "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
@@ -226,10 +235,23 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         self.invokes.append(Invoke(args.token, dict(args.args)))
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            if not self.region:
+                raise ValueError(MISSING_REGION)
+            found = zones_for(self.region)
             excluded = set(args.args.get("excludeZoneIds") or [])
-            zones = [(n, z) for n, z in ZONES.items() if z not in excluded]
-            for zone_name, zone_id in zones:  # which AZs an account gets is only known in AWS
-                self.invented[zone_name] = self.invented[zone_id] = "availability zone"
+            zones = [(n, z) for n, z in zip(found.names, found.zone_ids, strict=True) if z not in excluded]
+            for zone_name, zone_id in zones:  # which names an account gets is only known in AWS
+                self.zone_names[zone_id] = zone_name
+                self.invented[zone_name] = "availability zone"
+                if not found.known:
+                    self.invented[zone_id] = "availability zone id"
+            if not found.known:
+                note = (
+                    f"AZ check skipped: {self.region} is not in plan/zones.py, so the plan cannot tell which "
+                    "AZs it has or which of them RDS Proxy serves; `pulumi up` checks azCount against AWS."
+                )
+                if note not in self.notes:
+                    self.notes.append(note)
             return {
                 "id": self.region,
                 "names": [n for n, _ in zones],
@@ -284,9 +306,13 @@ def run_program(
     settings.set_root_resource(None)  # type: ignore[arg-type]
     settings.SETTINGS.rpc_manager.clear()  # forget a previous run's pending work and failure
     settings.SETTINGS.outputs.clear()
-    mocks = RecordingMocks(region=config.get("aws:region", "us-east-1"))
+    region = config.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    mocks = RecordingMocks(region=region)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    warnings = _WarningLog()
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=warnings.logger
+    )
     exports: dict[str, Any] = {}
     secret_exports: set[str] = set()
 
@@ -318,4 +344,22 @@ def run_program(
         secret_exports=secret_exports,
         invented=mocks.invented,
         error=error,
+        warnings=warnings.messages,
+        notes=mocks.notes,
     )
+
+
+class _WarningLog(logging.Handler):
+    """Keeps what the program logs at warning level (the mock engine turns `pulumi.warn` into these)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"plan.program.{id(self)}")
+        self.logger.propagate = False  # shown by the plan, not printed by logging
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.messages.append(record.getMessage())
