@@ -205,21 +205,26 @@ def _default_value(value: Any) -> ConfigValue:
 # --- assembling the stack's config -------------------------------------------------------------------
 
 
-def project_name(root: Path = ROOT) -> str:
-    doc, _ = _load(root / "Pulumi.yaml")
+def _root(root: Path | None) -> Path:
+    """The project directory (looked up at call time, so tests can point it at a temporary project)."""
+    return root if root is not None else ROOT
+
+
+def project_name(root: Path | None = None) -> str:
+    doc, _ = _load(_root(root) / "Pulumi.yaml")
     return str(doc["name"])
 
 
-def stacks(root: Path = ROOT) -> list[str]:
+def stacks(root: Path | None = None) -> list[str]:
     """Stacks that have a settings file."""
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in _root(root).glob("Pulumi.*.yaml"))
 
 
-def _declarations(root: Path) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in _config_section(root / "Pulumi.yaml").items() if isinstance(v, dict)}
+def _declarations(root: Path | None) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in _config_section(_root(root) / "Pulumi.yaml").items() if isinstance(v, dict)}
 
 
-def assemble(stack: str, overrides: Iterable[str] = (), root: Path = ROOT) -> dict[str, ConfigValue]:
+def assemble(stack: str, overrides: Iterable[str] = (), root: Path | None = None) -> dict[str, ConfigValue]:
     """Fully-qualified key → the CLI's value: defaults, then the stack file, then `--config` overrides."""
     name = project_name(root)
     declared = _declarations(root)
@@ -228,7 +233,7 @@ def assemble(stack: str, overrides: Iterable[str] = (), root: Path = ROOT) -> di
         return key if ":" in key else f"{name}:{key}"
 
     values = {qualify(k): _default_value(d["default"]) for k, d in declared.items() if "default" in d}
-    stack_file = root / f"Pulumi.{stack}.yaml"
+    stack_file = _root(root) / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         raise StackConfigError(f"no stack file {stack_file.name}; stacks here: {', '.join(stacks(root))}")
     for key, value in _config_section(stack_file).items():
@@ -251,7 +256,7 @@ def assemble(stack: str, overrides: Iterable[str] = (), root: Path = ROOT) -> di
     return values
 
 
-def load_stack_config(stack: str, overrides: Iterable[str] = (), root: Path = ROOT) -> dict[str, str]:
+def load_stack_config(stack: str, overrides: Iterable[str] = (), root: Path | None = None) -> dict[str, str]:
     """Fully-qualified key → raw string value, as the program would see it under `pulumi up`."""
     return {k: v.text for k, v in assemble(stack, overrides, root).items()}
 
@@ -290,7 +295,7 @@ def _type_name(type_name: str, items: Mapping[str, Any] | None) -> str:
     return type_name
 
 
-def cli_config_error(stack: str, overrides: Iterable[str] = (), root: Path = ROOT) -> str | None:
+def cli_config_error(stack: str, overrides: Iterable[str] = (), root: Path | None = None) -> str | None:
     """What `pulumi up` says before running the program when a value doesn't fit its declared type.
 
     pulumi/pulumi pkg/workspace/config.go: `mergeConfig` reports keys declared without a default and not
@@ -310,7 +315,9 @@ def cli_config_error(stack: str, overrides: Iterable[str] = (), root: Path = ROO
     def qualify(key: str) -> str:
         return key if ":" in key else f"{name}:{key}"
 
-    missing = [k for k, d in declared.items() if "default" not in d and "value" not in d and qualify(k) not in values]
+    missing = [
+        k for k, d in declared.items() if "default" not in d and "value" not in d and qualify(k) not in values
+    ]
     missing = [k for k in missing if qualify(k).startswith(f"{name}:")]
     if missing:
         keys = " and ".join(f"'{k}'" for k in sorted(missing))  # the CLI's list, simplified past two keys

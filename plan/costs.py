@@ -112,7 +112,8 @@ class _Index:
             (
                 r
                 for r in self.resources
-                if r.type == "aws:rds/instance:Instance" and identifier in (self._value(r, "identifier"), r.id)
+                if r.type == "aws:rds/instance:Instance"
+                and identifier in (self._value(r, "identifier"), r.id)
             ),
             None,
         )
@@ -172,7 +173,9 @@ def _instance(r: Resource) -> Cost:
 
 def _cluster(r: Resource, index: _Index) -> Cost:
     if not _is_multi_az_cluster(r):
-        return Cost(r.name, r.type, 0.0, f"{USAGE}: Aurora storage per GB-month and I/O (instances listed apart)")
+        return Cost(
+            r.name, r.type, 0.0, f"{USAGE}: Aurora storage per GB-month and I/O (instances listed apart)"
+        )
     cls = str(r.inputs["dbClusterInstanceClass"])
     storage_type = str(r.inputs.get("storageType") or "gp3")
     gib = float(r.inputs.get("allocatedStorage") or 0)
@@ -192,13 +195,19 @@ def _cluster_instance(r: Resource, index: _Index) -> Cost:
         acu = _min_acu(cluster)
         per_acu = _price("aurora_serverless_v2_acu_hour", "acu")
         total = acu * per_acu * _hours()
-        basis = f"Serverless v2 at its minimum {acu:g} ACU x {_hours():g} h x {_money(per_acu)} (more under load)"
+        basis = (
+            f"Serverless v2 at its minimum {acu:g} ACU x {_hours():g} h x {_money(per_acu)} (more under load)"
+        )
         if math.isnan(total):
-            return Cost(r.name, r.type, 0.0, "price unknown: the cluster's minimum capacity is not known", True)
+            return Cost(
+                r.name, r.type, 0.0, "price unknown: the cluster's minimum capacity is not known", True
+            )
         return Cost(r.name, r.type, total, basis)
     hourly = _price("aurora_mysql_instance_hour", cls)
     if math.isnan(hourly):
-        return Cost(r.name, r.type, 0.0, f"price unknown for Aurora {cls}: not in plan/prices.toml", unknown=True)
+        return Cost(
+            r.name, r.type, 0.0, f"price unknown for Aurora {cls}: not in plan/prices.toml", unknown=True
+        )
     return Cost(r.name, r.type, hourly * _hours(), f"Aurora {cls}: {_hours():g} h x {_money(hourly)}")
 
 
@@ -230,23 +239,34 @@ def _proxy(r: Resource, index: _Index) -> Cost:
     if not parts:
         return Cost(r.name, r.type, 0.0, "no target registered: RDS Proxy bills nothing without one")
     if math.isnan(vcpus) or math.isnan(acus):
-        return Cost(r.name, r.type, 0.0, f"price unknown: vCPUs of {', '.join(parts)} not in plan/prices.toml", True)
+        return Cost(
+            r.name, r.type, 0.0, f"price unknown: vCPUs of {', '.join(parts)} not in plan/prices.toml", True
+        )
     total, basis = 0.0, []
     if vcpus:
         billed = max(vcpus, _price("rds_proxy", "min_vcpus"))
         total += billed * _price("rds_proxy", "vcpu_hour") * _hours()
-        basis.append(f"{billed:g} vCPU (min {_price('rds_proxy', 'min_vcpus'):g}) x {_money(_price('rds_proxy', 'vcpu_hour'))}/h")
+        basis.append(
+            f"{billed:g} vCPU (min {_price('rds_proxy', 'min_vcpus'):g}) x {_money(_price('rds_proxy', 'vcpu_hour'))}/h"
+        )
     if acus:
         billed = max(acus, _price("rds_proxy", "min_acus"))
         total += billed * _price("rds_proxy", "acu_hour") * _hours()
-        basis.append(f"{billed:g} ACU (min {_price('rds_proxy', 'min_acus'):g}) x {_money(_price('rds_proxy', 'acu_hour'))}/h")
+        basis.append(
+            f"{billed:g} ACU (min {_price('rds_proxy', 'min_acus'):g}) x {_money(_price('rds_proxy', 'acu_hour'))}/h"
+        )
     return Cost(r.name, r.type, total, f"target {', '.join(parts)}: " + " + ".join(basis))
 
 
 def _per_az_hour(r: Resource, subnets_key: str, what: str) -> Cost:
     azs = len(r.inputs.get(subnets_key) or [])
     per = _price("privatelink", "az_hour")
-    return Cost(r.name, r.type, azs * per * _hours(), f"{what}: {azs} AZ x {_hours():g} h x {_money(per)} (+ data processed)")
+    return Cost(
+        r.name,
+        r.type,
+        azs * per * _hours(),
+        f"{what}: {azs} AZ x {_hours():g} h x {_money(per)} (+ data processed)",
+    )
 
 
 def _alarm(r: Resource) -> Cost:
@@ -287,7 +307,9 @@ def _cost(r: Resource, index: _Index, dashboards_seen: list[str]) -> Cost:
         dashboards_seen.append(r.name)
         free = int(_price("cloudwatch", "free_dashboards"))
         if len(dashboards_seen) <= free:
-            return Cost(r.name, r.type, 0.0, f"one of the account's {free} free dashboards (if it has no others)")
+            return Cost(
+                r.name, r.type, 0.0, f"one of the account's {free} free dashboards (if it has no others)"
+            )
         per = _price("cloudwatch", "dashboard_month")
         return Cost(r.name, r.type, per, f"dashboard beyond the {free} free ones x {_money(per)}")
     if t == "aws:route53/zone:Zone":
