@@ -70,8 +70,11 @@ def test_unknown_instance_class_is_not_invented():
     assert costs.estimate([db("db.x9.huge")], "us-east-1").total == 0
 
 
-def test_proxy_bills_the_two_vcpu_minimum_for_a_small_instance():
+def test_proxy_bills_the_two_vcpu_minimum_for_a_small_instance(monkeypatch):
     resources = proxied(db("db.t3.micro"), target_inputs={"dbInstanceIdentifier": "db-1"})
+    assert cost_of(resources, "proxy").monthly_usd == pytest.approx(2 * VCPU_HOUR * H)
+    # No RDS class has fewer than 2 vCPUs today; a 1-vCPU one must still be billed 2.
+    monkeypatch.setitem(costs.prices()["vcpus"], "db.t3.micro", 1)
     assert cost_of(resources, "proxy").monthly_usd == pytest.approx(2 * VCPU_HOUR * H)
 
 

@@ -268,6 +268,18 @@ def test_malformed_override_is_exit_1(capsys):
     assert code == 1 and "expected key=value" in err
 
 
-def test_stack_config_error_class_is_exported():
+def test_a_missing_stack_file_raises_stack_config_error():
     with pytest.raises(StackConfigError):
         load_stack_config("no-such-stack")
+
+
+def test_a_role_lookup_is_answered_but_not_presented_as_checked():
+    import pulumi_aws as aws
+
+    def program():
+        role = aws.iam.get_role(name="AWSServiceRoleForRDS")
+        pulumi.export("path", role.path)
+
+    run = run_program("dev", {"aws:region": "us-east-1"}, program=program)
+    assert run.error is None and run.exports["path"] == "/aws-service-role/rds.amazonaws.com/"
+    assert "Not checked offline: that the account has the IAM role AWSServiceRoleForRDS." in run.notes
