@@ -5,14 +5,21 @@ names to physical zones per account. AZ *IDs* are the same in every account, and
 picks subnets by. So the table holds AZ IDs, and the names the plan shows for them are marked "known
 after deploy".
 
-Source: AWS Regions and Availability Zones guide, "AWS Availability Zones" (AZ ID | Region | Geography
-tables), https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html,
-and "AZ IDs", https://docs.aws.amazon.com/global-infrastructure/latest/regions/az-ids.html; read
-2026-11-26. Only standard (opt-in-not-required) zones are listed: no Local or Wavelength Zones, which the
-program filters out anyway. Only regions whose full list we could check are in the table; for any other
-region the plan does not guess: it answers with placeholder zones marked invented, and says that the AZ
-check was skipped (`az_check_skipped`). Re-check a region with
-`aws ec2 describe-availability-zones --region R --query 'AvailabilityZones[].ZoneId'`.
+Sources (read 2026-11-26; only what these pages state is in the table):
+- us-east-1: "AWS Availability Zones" (AZ ID | Region | Geography table, use1-az1, use1-az2, use1-az3, ...),
+  https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html, and
+  Amazon EFS "Supported Availability Zones for One Zone file systems"
+  (https://docs.aws.amazon.com/efs/latest/ug/OneZoneAZs.html: use1-az1, use1-az2, use1-az4, use1-az5,
+  use1-az6; One Zone is not offered in use1-az3): six AZs, use1-az1 to use1-az6.
+- us-east-2: the EFS page above (use2-az1, use2-az2, use2-az3) and "AWS Availability Zones" ("us-east-2a,
+  us-east-2b, and us-east-2c are the Availability Zones in the us-east-2 Region").
+- eu-west-1: "AWS Availability Zones": "euw1-az1, euw1-az2, and euw1-az3 are the AZ IDs for the
+  Availability Zones in the eu-west-1 Region".
+Only standard (opt-in-not-required) zones: no Local or Wavelength Zones, which the program filters out
+anyway. Other regions are left out on purpose, not forgotten: their lists could not be read in full from
+here. For them the plan does not guess: it answers with placeholder zones marked invented and says that
+the AZ check was skipped. To add a region, take its list from AWS, e.g.
+`aws ec2 describe-availability-zones --region R --query 'AvailabilityZones[].ZoneId'`, with its source.
 
 RDS Proxy: "US East (N. Virginia) Region does not support RDS Proxy in the use1-az3 Availability Zone"
 (RDS user guide, "Quotas and limitations for RDS Proxy",
@@ -28,14 +35,7 @@ from dataclasses import dataclass
 AZ_IDS: Mapping[str, tuple[str, ...]] = {
     "us-east-1": ("use1-az1", "use1-az2", "use1-az3", "use1-az4", "use1-az5", "use1-az6"),
     "us-east-2": ("use2-az1", "use2-az2", "use2-az3"),
-    "us-west-2": ("usw2-az1", "usw2-az2", "usw2-az3", "usw2-az4"),
-    "ca-central-1": ("cac1-az1", "cac1-az2", "cac1-az4"),
     "eu-west-1": ("euw1-az1", "euw1-az2", "euw1-az3"),
-    "eu-west-2": ("euw2-az1", "euw2-az2", "euw2-az3"),
-    "eu-central-1": ("euc1-az1", "euc1-az2", "euc1-az3"),
-    "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
-    "ap-southeast-1": ("apse1-az1", "apse1-az2", "apse1-az3"),
-    "ap-southeast-2": ("apse2-az1", "apse2-az2", "apse2-az3"),
 }
 
 RDS_PROXY_UNSUPPORTED: Mapping[str, tuple[str, ...]] = {"us-east-1": ("use1-az3",)}

@@ -283,3 +283,14 @@ def test_a_role_lookup_is_answered_but_not_presented_as_checked():
     run = run_program("dev", {"aws:region": "us-east-1"}, program=program)
     assert run.error is None and run.exports["path"] == "/aws-service-role/rds.amazonaws.com/"
     assert "Not checked offline: that the account has the IAM role AWSServiceRoleForRDS." in run.notes
+
+
+def test_the_az_table_records_the_ids_the_program_excludes_for_rds_proxy():
+    from itertools import chain
+
+    from components.networking import PROXY_UNSUPPORTED_AZ_IDS
+    from plan.zones import RDS_PROXY_UNSUPPORTED
+
+    assert set(chain.from_iterable(RDS_PROXY_UNSUPPORTED.values())) == set(PROXY_UNSUPPORTED_AZ_IDS)
+    for region, ids in RDS_PROXY_UNSUPPORTED.items():
+        assert set(ids) <= set(AZ_IDS[region])
