@@ -320,7 +320,8 @@ def cli_config_error(stack: str, overrides: Iterable[str] = (), root: Path | Non
     ]
     missing = [k for k in missing if qualify(k).startswith(f"{name}:")]
     if missing:
-        keys = " and ".join(f"'{k}'" for k in sorted(missing))  # the CLI's list, simplified past two keys
+        quoted = [f"'{k}'" for k in sorted(missing)]  # formatMissingKeys: 'a', 'b' and 'c'
+        keys = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
         plural = "values" if len(missing) > 1 else "value"
         return f"validating stack config: Stack '{stack}' is missing configuration {plural} {keys}"
     for key in sorted(declared):

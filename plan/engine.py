@@ -29,7 +29,8 @@ PROGRAM = ROOT / "__main__.py"
 ACCOUNT = "123456789012"
 # The provider's words when no region is configured (hashicorp/aws-sdk-go-base, which pulumi-aws builds on;
 # the same text is asserted in Terraform's S3 backend tests). pulumi-aws takes `aws:region`, else the
-# AWS_REGION / AWS_DEFAULT_REGION environment variables (pulumi_aws/config/vars.py, `region`).
+# AWS_REGION / AWS_DEFAULT_REGION environment variables (pulumi_aws/config/vars.py, `region`). The second
+# sentence is the plan's own hint.
 MISSING_REGION = (
     'Missing region value: The "region" attribute or the "AWS_REGION" or "AWS_DEFAULT_REGION" environment '
     "variables must be set. Set it with `pulumi config set aws:region <region>` (e.g. us-east-1)."

@@ -294,3 +294,13 @@ def test_the_az_table_records_the_ids_the_program_excludes_for_rds_proxy():
     assert set(chain.from_iterable(RDS_PROXY_UNSUPPORTED.values())) == set(PROXY_UNSUPPORTED_AZ_IDS)
     for region, ids in RDS_PROXY_UNSUPPORTED.items():
         assert set(ids) <= set(AZ_IDS[region])
+
+
+def test_keys_declared_without_default_and_not_set_are_reported_as_the_cli_does(project, tmp_path):
+    declared = (tmp_path / "Pulumi.yaml").read_text()
+    extra = "  zKey:\n    type: string\n  aKey:\n    type: string\n  mKey:\n    type: integer\n"
+    (tmp_path / "Pulumi.yaml").write_text(declared.rstrip("\n") + "\n" + extra)
+    stack = project("config:\n  aws:region: us-east-1\n  rds-proxy:mKey: 1\n")
+    assert cli_config_error(stack) == (
+        f"validating stack config: Stack '{stack}' is missing configuration values 'aKey' and 'zKey'"
+    )
