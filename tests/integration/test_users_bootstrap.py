@@ -275,6 +275,16 @@ def test_changed_secret_sets_the_password_once(boot: Bootstrap) -> None:
     boot.login("app_ro").close()  # the new password works
 
 
+def test_password_with_quotes_and_backslashes_is_set_exactly(boot: Bootstrap) -> None:
+    entry = boot.user("app_ro", password="Pw'q\"b\\s%%_1")
+
+    boot([entry])
+    again = boot([entry], action="update")
+
+    boot.login("app_ro").close()  # the server holds exactly the secret's password
+    assert again["changed"] == {}
+
+
 def test_removed_user_is_dropped(boot: Bootstrap) -> None:
     a, b = boot.user("app_a"), boot.user("app_b")
     boot([a, b])
