@@ -231,6 +231,33 @@ def test_check_fails_with_a_cross_region_replica(tmp_path: Path) -> None:
     assert "set `dbReadReplicas 0` and take the DR standby out" in out
 
 
+def test_check_fails_on_a_dr_standby(tmp_path: Path) -> None:
+    primary = "arn:aws:rds:eu-west-1:123456789012:db:primary-db"
+    out = _check_fails(
+        tmp_path,
+        lambda h: (
+            h.expect_instance(instance(ReadReplicaSourceDBInstanceIdentifier=primary)),
+            h.expect_targets(),
+            h.expect_deployments(),
+        ),
+    )
+    assert f"FAIL replicas: demo-db is itself a read replica of {primary} (a DR standby?)." in out
+    assert "run blue/green on the primary's stack" in out
+
+
+def test_switchover_whose_state_cannot_be_read_says_the_outcome_is_unknown(tmp_path: Path) -> None:
+    h, _ = _switchover_harness(tmp_path)
+    h.expect(
+        "switchover_blue_green_deployment",
+        {"BlueGreenDeployment": deployment("SWITCHOVER_IN_PROGRESS")},
+        None,
+    )
+    h.rds_stub.add_client_error("describe_blue_green_deployments", "Throttling", "Rate exceeded", 400)
+    assert h.run(*SWITCH_ARGS) == 1
+    assert f"the switchover of {DEP_ID} was requested, but its state cannot be read any more" in h.out
+    assert "whether blue or green serves the proxy is unknown" in h.out
+
+
 def test_check_fails_with_an_rds_managed_master_password(tmp_path: Path) -> None:
     secret = {
         "SecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1",

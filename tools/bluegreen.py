@@ -239,17 +239,19 @@ def preflight(ctx: Ctx) -> tuple[list[Check], dict[str, Any] | None]:
     replicas = list(inst.get("ReadReplicaDBInstanceIdentifiers") or []) + list(
         inst.get("ReadReplicaDBClusterIdentifiers") or []
     )
-    checks.append(
-        Check(
-            "replicas",
-            not replicas,
-            "no read replicas"
-            if not replicas
-            else f"read replicas: {', '.join(replicas)} (same- or cross-region)",
+    source = inst.get("ReadReplicaSourceDBInstanceIdentifier")
+    if source:
+        replica_detail = f"{ctx.instance_id} is itself a read replica of {source} (a DR standby?)"
+        replica_fix = "run blue/green on the primary's stack; a standby follows its primary"
+    elif replicas:
+        replica_detail = f"read replicas: {', '.join(replicas)} (same- or cross-region)"
+        replica_fix = (
             "this stack's blue/green path does not support replicas: set `dbReadReplicas 0` and take the "
-            'DR standby out (`drRegion` "") before a blue/green update, or update the replicas first',
+            'DR standby out (`drRegion` "") before a blue/green update'
         )
-    )
+    else:
+        replica_detail, replica_fix = "no read replicas, not a replica", ""
+    checks.append(Check("replicas", not replicas and not source, replica_detail, replica_fix))
 
     secret = inst.get("MasterUserSecret")
     checks.append(
@@ -510,7 +512,16 @@ def cmd_switchover(ctx: Ctx, args: argparse.Namespace) -> int:
     with ctx.err.status("switchover in progress") as spinner:
         while True:
             ctx.sleep(args.poll)
-            dep_now = describe_deployment(ctx.rds, dep_id)
+            try:
+                dep_now = describe_deployment(ctx.rds, dep_id)
+            except Exception as exc:
+                stop_probing()
+                raise Failed(
+                    f"the switchover of {dep_id} was requested, but its state cannot be read any more "
+                    f"({_client_error(exc)}); whether blue or green serves the proxy is unknown. Check `aws rds "
+                    f"describe-blue-green-deployments --blue-green-deployment-identifier {dep_id}` before "
+                    "anything else"
+                ) from exc
             status = str(dep_now.get("Status"))
             elapsed = ctx.clock() - started
             spinner.update(f"switchover: {status} ({elapsed:.0f} s)")
