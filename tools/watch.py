@@ -443,7 +443,6 @@ def run_command(
         disable=not progress,
     ) as bar:
         task = bar.add_task("watch", total=seconds, failed=0)
-        runner: Watch
 
         def seen(o: Outcome) -> None:
             failed[0] += 0 if o.ok else 1
