@@ -28,8 +28,16 @@ STACK_OUTPUTS: dict[str, str] = {
     "probeFunctionName": "The probe Lambda to invoke.",
     "vpcId": "The VPC.",
     "privateSubnetIds": "The private subnets, one per Availability Zone.",
+    # Read scaling: exported only when the topology and config have them (README, "Read scaling").
+    "dbReplicaEndpoints": "instance with dbReadReplicas > 0: the read replicas' hostnames (read directly).",
+    "replicaClientSecurityGroupId": "instance with dbReadReplicas > 0: put direct readers of the replicas here.",
+    "dbClusterId": "aurora, multi-az-cluster: the DB cluster identifier.",
+    "dbReaderEndpoint": "aurora, multi-az-cluster: the cluster's own reader endpoint (bypasses the proxy).",
+    "proxyReaderEndpoint": "proxyReaderEndpoint: true: the proxy's READ_ONLY endpoint (TLS, port 3306).",
 }
-"""The stack outputs users script against, by exported name: the one list (README and tests read it)."""
+"""The stack outputs users script against, by exported name: the one list (README and tests read it).
+For `instance`, dbInstanceId and dbEndpoint are the instance's; for clusters dbEndpoint is the cluster's writer
+endpoint and dbInstanceId is not exported."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +64,13 @@ class RdsProxyStack(pulumi.ComponentResource):
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        net = Networking(f"{name}-net", NetworkingArgs(settings=s.network, db_port=s.database.port), child)
+        net = Networking(
+            f"{name}-net",
+            NetworkingArgs(
+                settings=s.network, db_port=s.database.port, replica_clients=s.database.read_replicas > 0
+            ),
+            child,
+        )
         creds = Credentials(f"{name}-creds", CredentialsArgs(settings=s.credentials), child)
         db = Database(
             f"{name}-db",
@@ -66,6 +80,9 @@ class RdsProxyStack(pulumi.ComponentResource):
                 username=creds.username,
                 password=creds.password,
                 settings=s.database,
+                replica_security_group_ids=None
+                if net.replica_security_group_id is None
+                else [net.replica_security_group_id],
             ),
             child,
         )
@@ -91,11 +108,12 @@ class RdsProxyStack(pulumi.ComponentResource):
                 db_name=db.db_name,
                 db_port=db.port,
                 settings=s.probe,
+                proxy_reader_endpoint=proxy.reader_endpoint,
             ),
             child,
         )
 
-        self.outputs = {
+        outputs: dict[str, pulumi.Output | None] = {
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
             "proxyArn": proxy.arn,
@@ -105,7 +123,14 @@ class RdsProxyStack(pulumi.ComponentResource):
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
+            "dbReplicaEndpoints": db.replica_endpoints,
+            "replicaClientSecurityGroupId": net.replica_clients_security_group_id,
+            "dbClusterId": db.cluster_id,
+            "dbReaderEndpoint": db.reader_endpoint,
+            "proxyReaderEndpoint": proxy.reader_endpoint,
         }
-        if set(self.outputs) != set(STACK_OUTPUTS):
-            raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")
+        # A topology without an output doesn't export it (rather than exporting null).
+        self.outputs = {k: v for k, v in outputs.items() if v is not None}
+        if not set(self.outputs) <= set(STACK_OUTPUTS):
+            raise AssertionError("STACK_OUTPUTS must list every exported output")
         self.register_outputs(self.outputs)

@@ -21,6 +21,10 @@ KEYS = {
     "dbName", "dbUsername", "dbBackupRetentionDays", "dbMultiAz", "dbDeletionProtection",
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
 }  # fmt: skip
+KEYS |= {  # read scaling (issue 9)
+    "dbTopology", "dbReaderCount", "dbReaderInstanceClass", "dbServerlessMinCapacity",
+    "dbServerlessMaxCapacity", "proxyReaderEndpoint", "dbReadReplicas",
+}  # fmt: skip
 
 
 def pool(run):
