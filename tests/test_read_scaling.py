@@ -376,6 +376,25 @@ def test_proxy_registers_the_aurora_cluster_and_waits_for_every_cluster_instance
         assert not run.depends_on(run.one(type_), run.one(CLUSTER)), type_
 
 
+@pytest.mark.parametrize(
+    ("config", "waiting"),
+    [
+        ({**AURORA, "proxyReaderEndpoint": True}, {CLUSTER_INSTANCE, TARGET}),
+        ({**MAZ, "proxyReaderEndpoint": True}, {TARGET}),
+        ({"dbReadReplicas": 1}, {INSTANCE, TARGET}),
+    ],
+    ids=["aurora", "multi-az-cluster", "replicas"],
+)
+def test_only_the_database_s_own_instances_and_the_proxy_target_wait_for_it(config, waiting):
+    run = ok("dev", **config)
+    database = run.by_type(CLUSTER)[0] if run.by_type(CLUSTER) else source(run)
+    found = {r.type for r in run.resources if r.custom and run.depends_on(r, database)}
+    assert found == waiting
+    for type_ in (PROXY, FUNCTION, PROXY_ENDPOINT):
+        for resource in run.by_type(type_):
+            assert not run.depends_on(resource, database), resource.name
+
+
 def test_aurora_outputs_are_the_cluster_s():
     run = ok("dev", **AURORA)
     cluster = run.one(CLUSTER).outputs
@@ -504,3 +523,23 @@ def test_no_read_scaling_output_is_secret_or_holds_the_password():
         run = ok("dev", **config)
         assert run.secret_exports == set()
         assert password(run) not in repr(run.exports)
+
+
+def test_offline_plan_shows_the_new_types_key_settings_and_their_creation_times():
+    from plan.report import MINUTES, critical_path, text
+
+    run = ok("dev", **AURORA, proxyReaderEndpoint=True)
+    plan = text(run, [])
+    assert '+ rds.Cluster  rds-proxy-db-cluster\n        engine: "aurora-mysql"' in plan
+    assert 'instanceClass: "db.t4g.medium"' in plan and "publiclyAccessible: false" in plan
+    assert 'targetRole: "READ_ONLY"' in plan and "dbClusterIdentifier" in plan
+    minutes, path = critical_path(run)
+    # cluster, then the writer, then a reader (created after the writer), then the proxy target.
+    assert [r.type for r in path if r.type in MINUTES] == [
+        CLUSTER,
+        CLUSTER_INSTANCE,
+        CLUSTER_INSTANCE,
+        TARGET,
+    ]
+    assert minutes == MINUTES[CLUSTER] + 2 * MINUTES[CLUSTER_INSTANCE] + MINUTES[TARGET]
+    assert MINUTES[PROXY_ENDPOINT] > 0
