@@ -14,6 +14,7 @@ lives here; `settings.py` parses config into it.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -60,6 +61,22 @@ TOPOLOGY_DEFAULTS: Mapping[Topology, TopologyDefaults] = {
     # region. A Multi-AZ DB cluster always has exactly two readers.
     Topology.MULTI_AZ_CLUSTER: TopologyDefaults("db.c6gd.medium", "8.0", 2),
 }
+
+# Aurora MySQL 3 engine versions ("8.0.mysql_aurora.3.<minor>.<patch>", Aurora user guide, "Aurora MySQL
+# version numbers"); the patch may be left out where the API accepts a partial version (provider docs).
+AURORA_VERSION = re.compile(r"8\.0\.mysql_aurora\.3\.\d{2}(\.\d+)?")
+# Aurora MySQL offers memory-optimized R and X classes, burstable T classes in medium/large only, and
+# Serverless v2 (Aurora user guide, "Supported DB engines for DB instance classes").
+AURORA_CLASS = re.compile(r"db\.(r\d+[a-z]*\.[a-z0-9]+|x2g\.[a-z0-9]+|t(3|4g)\.(medium|large)|serverless)")
+# Families in RDS's list for Multi-AZ DB clusters (RDS user guide, "Instance class availability for Multi-AZ
+# DB clusters"); which sizes a region offers is asked with `aws rds describe-orderable-db-instance-options`.
+MULTI_AZ_CLUSTER_FAMILIES = (
+    "c6gd", "m5d", "m6gd", "m6id", "m6idn", "m6i", "m7g", "r5d", "r6gd", "r6id", "r6idn", "r6i", "r7g", "x2iedn",
+)  # fmt: skip
+# Multi-AZ DB clusters for RDS for MySQL start at 8.0.28 ("Supported Regions and DB engines for Multi-AZ DB
+# clusters", RDS user guide); 8.4 versions are supported too.
+MULTI_AZ_CLUSTER_VERSION = re.compile(r"8\.(0|4)(\.(\d+))?")
+MIN_MULTI_AZ_CLUSTER_PATCH = 28
 
 SERVERLESS_CLASS = "db.serverless"
 """Aurora Serverless v2 instance class: capacity in ACUs from `serverlessv2_scaling_configuration`."""

@@ -27,8 +27,13 @@ import yaml
 
 from components.credentials import CredentialsSettings
 from components.database import (
+    AURORA_CLASS,
+    AURORA_VERSION,
     MAX_AURORA_READERS,
     MAX_READ_REPLICAS,
+    MIN_MULTI_AZ_CLUSTER_PATCH,
+    MULTI_AZ_CLUSTER_FAMILIES,
+    MULTI_AZ_CLUSTER_VERSION,
     SERVERLESS_CLASS,
     TOPOLOGY_DEFAULTS,
     DatabaseSettings,
@@ -250,30 +255,17 @@ def parse_database(p: _Parser, prefix: str) -> DatabaseSettings:
 
 # --- Read scaling (issue 9): the topology and what fits it -------------------------------------------------
 
-# Aurora MySQL 3 engine versions ("8.0.mysql_aurora.3.<minor>.<patch>", Aurora user guide, "Aurora MySQL
-# version numbers"); the patch may be left out where the API accepts a partial version (provider docs).
-_AURORA_VERSION = re.compile(r"8\.0\.mysql_aurora\.3\.\d{2}(\.\d+)?")
-# Aurora MySQL offers memory-optimized R and X classes, burstable T classes in medium/large only, and
-# Serverless v2 (Aurora user guide, "Supported DB engines for DB instance classes").
-_AURORA_CLASS = re.compile(r"db\.(r\d+[a-z]*\.[a-z0-9]+|x2g\.[a-z0-9]+|t(3|4g)\.(medium|large)|serverless)")
-# Families in RDS's list for Multi-AZ DB clusters (RDS user guide, "Instance class availability for Multi-AZ
-# DB clusters"); which sizes a region offers is asked with `aws rds describe-orderable-db-instance-options`.
-MULTI_AZ_CLUSTER_FAMILIES = (
-    "c6gd", "m5d", "m6gd", "m6id", "m6idn", "m6i", "m7g", "r5d", "r6gd", "r6id", "r6idn", "r6i", "r7g", "x2iedn",
-)  # fmt: skip
-# Multi-AZ DB clusters for RDS for MySQL start at 8.0.28 ("Supported Regions and DB engines for Multi-AZ DB
-# clusters", RDS user guide); 8.4 versions are supported too.
-_MYSQL_VERSION = re.compile(r"8\.(0|4)(\.(\d+))?")
-MIN_MULTI_AZ_CLUSTER_PATCH = 28
 # AWS, "Using reader endpoints with Aurora clusters" (RDS Proxy endpoints, Aurora user guide):
 READER_ENDPOINT_ON_INSTANCE = (
     '"Requests also fail if the target of the proxy is an RDS instance instead of an Aurora cluster." '
     "(AWS, RDS Proxy endpoints, https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/"
     "rds-proxy-endpoints.html)"
 )
-# Aurora Serverless v2 capacity: 0.5-ACU steps, up to 256 ACUs. 0 would let the instance pause, which a
-# cluster whose instances have RDS Proxy connections does not do (Aurora user guide, "Scaling to Zero ACUs
-# with automatic pause and resume").
+# Aurora Serverless v2 capacity: half-ACU steps, at most 256 ACUs on recent Aurora versions (128 on older ones)
+# (RDS API reference, ServerlessV2ScalingConfiguration). A minimum of 0 turns on auto-pause, which RDS Proxy
+# rules out: the proxy's connections keep the instance from pausing (Aurora user guide, "Scaling to Zero ACUs
+# with automatic pause and resume", prerequisites and limitations; AWS's aurora-mysql skill notes in
+# aws/agent-toolkit-for-aws list RDS Proxy as incompatible with scale-to-zero).
 MIN_ACU, MAX_ACU = 0.5, 256.0
 TOPOLOGY_OWN = -1
 """dbReaderCount defaults to -1 in Pulumi.yaml: "the topology's own number of readers"."""
@@ -303,14 +295,14 @@ def _check_class_and_version(
                 "dbEngineVersion", engine_version, "MySQL 8.0 or 8.4, optionally with a patch level (8.0.39)"
             )
     elif topology is Topology.AURORA:
-        if not _AURORA_CLASS.fullmatch(instance_class):
+        if not AURORA_CLASS.fullmatch(instance_class):
             p.fail(
                 "dbInstanceClass",
                 instance_class,
                 "with dbTopology aurora an Aurora MySQL class: db.r<generation>.<size> (e.g. db.r6g.large), "
                 f"db.x2g.<size>, db.t3/db.t4g .medium or .large, or {SERVERLESS_CLASS}",
             )
-        if not _AURORA_VERSION.fullmatch(engine_version):
+        if not AURORA_VERSION.fullmatch(engine_version):
             p.fail(
                 "dbEngineVersion",
                 engine_version,
@@ -327,7 +319,7 @@ def _check_class_and_version(
                 + ", ".join(f"db.{f}" for f in MULTI_AZ_CLUSTER_FAMILIES)
                 + f" (smallest: {TOPOLOGY_DEFAULTS[Topology.MULTI_AZ_CLUSTER].instance_class})",
             )
-        match = _MYSQL_VERSION.fullmatch(engine_version)
+        match = MULTI_AZ_CLUSTER_VERSION.fullmatch(engine_version)
         too_old = bool(
             match
             and match.group(1) == "0"
@@ -376,7 +368,7 @@ def _reader_instance_class(p: _Parser, topology: Topology) -> str | None:
             reader_class,
             f'"" with dbTopology {topology.value} (Aurora readers only)',
         )
-    elif not _AURORA_CLASS.fullmatch(reader_class):
+    elif not AURORA_CLASS.fullmatch(reader_class):
         p.fail(
             "dbReaderInstanceClass",
             reader_class,
@@ -421,7 +413,8 @@ def _check_proxy_reader_endpoint(p: _Parser, topology: Topology, reader_count: i
             "proxyReaderEndpoint",
             True,
             f"false with dbTopology instance. {READER_ENDPOINT_ON_INSTANCE} A READ_ONLY proxy endpoint works "
-            "with dbTopology aurora (with dbReaderCount >= 1) or multi-az-cluster",
+            "with dbTopology aurora (with dbReaderCount >= 1) or multi-az-cluster (RDS user guide, "
+            '"Proxy endpoints for Multi-AZ DB clusters")',
         )
     elif topology is Topology.AURORA and reader_count == 0:
         p.fail(

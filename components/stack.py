@@ -1,8 +1,8 @@
 """RdsProxyStack: the whole deployment, a star of components wired output to input.
 
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
-master secret), database.py (the RDS instance), proxy.py (the proxy, its role, log group, pool and target),
-probe.py (the probe Lambda, its role and log group).
+master secret), database.py (the RDS instance or cluster, and read replicas), proxy.py (the proxy, its role,
+log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ class RdsProxyStack(pulumi.ComponentResource):
     """RDS MySQL behind RDS Proxy, credentials in Secrets Manager, and a probe Lambda, in a private VPC.
 
     Deploy graph: the database (10-15 min) and the proxy (3-5 min) build in parallel; only the proxy
-    target waits for the instance, and the probe waits only for the proxy.
+    target waits for the instance (for a cluster: for the cluster and its instances), and the probe waits
+    only for the proxy.
     """
 
     outputs: dict[str, pulumi.Output]
