@@ -71,7 +71,8 @@ AURORA_CLASS = re.compile(r"db\.(r\d+[a-z]*\.[a-z0-9]+|x2g\.[a-z0-9]+|t(3|4g)\.(
 # Families in RDS's list for Multi-AZ DB clusters (RDS user guide, "Instance class availability for Multi-AZ
 # DB clusters"); which sizes a region offers is asked with `aws rds describe-orderable-db-instance-options`.
 MULTI_AZ_CLUSTER_FAMILIES = (
-    "c6gd", "m5d", "m6gd", "m6id", "m6idn", "m6i", "m7g", "r5d", "r6gd", "r6id", "r6idn", "r6i", "r7g", "x2iedn",
+    "c6gd", "m5d", "m6gd", "m6id", "m6idn", "m6i", "m7g",
+    "r5d", "r6gd", "r6id", "r6idn", "r6i", "r7g", "x2iedn",
 )  # fmt: skip
 # Multi-AZ DB clusters for RDS for MySQL start at 8.0.28 ("Supported Regions and DB engines for Multi-AZ DB
 # clusters", RDS user guide); 8.4 versions are supported too.
@@ -85,10 +86,10 @@ MAX_AURORA_READERS = 15
 MAX_READ_REPLICAS = 5
 """Same-region read replicas offered for `instance` (RDS allows more; five keeps the bill visible)."""
 MULTI_AZ_CLUSTER_STORAGE_TYPE = "gp3"
-"""Multi-AZ DB clusters take io1, io2 or gp3 (provider docs of `aws.rds.Cluster.storage_type`; the RDS user
-guide's "Creating a Multi-AZ DB cluster"). gp3 is the one billed by GiB only: below 400 GiB RDS for MySQL gives
-it a fixed 3,000 IOPS baseline and no provisioned IOPS (RDS user guide, "gp3 storage"), so no `iops` is sent
-(io1/io2 would need `iops` and at least 100 GiB, billed per provisioned IOPS)."""
+"""Multi-AZ DB clusters take io1, io2 or gp3 (provider docs of `aws.rds.Cluster.storage_type`; the RDS
+user guide's "Creating a Multi-AZ DB cluster"). gp3 is the one billed by GiB only: below 400 GiB RDS for
+MySQL gives it a fixed 3,000 IOPS baseline and no provisioned IOPS (RDS user guide, "gp3 storage"), so no
+`iops` is sent (io1/io2 would need `iops` and at least 100 GiB, billed per provisioned IOPS)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +153,8 @@ class Database(pulumi.ComponentResource):
     """
 
     address: pulumi.Output[str]
-    """Direct (not proxied) hostname of the writer: the instance's address or the cluster's writer endpoint."""
+    """Direct (not proxied) hostname of the writer: the instance's address or the cluster's writer
+    endpoint."""
     instance_id: pulumi.Output[str] | None
     """The DB instance identifier (`instance` only)."""
     replica_endpoints: pulumi.Output[list[str]] | None
@@ -228,8 +230,8 @@ class Database(pulumi.ComponentResource):
                     replicate_source_db=instance.arn,
                     instance_class=s.instance_class,
                     storage_type="gp3",
-                    # Same-region replicas of an encrypted source are encrypted with the source's key; saying so
-                    # keeps the declared state equal to what RDS reports.
+                    # Same-region replicas of an encrypted source are encrypted with the source's key;
+                    # saying so keeps the declared state equal to what RDS reports.
                     storage_encrypted=True,
                     publicly_accessible=False,
                     db_subnet_group_name=args.subnet_group_name,

@@ -224,10 +224,11 @@ class Proxy(pulumi.ComponentResource):
 
         self.reader_endpoint = None
         if s.reader_endpoint:
-            # Routes to the cluster's readers ("Using reader endpoints with Aurora clusters" in the Aurora user
-            # guide, "Proxy endpoints for Multi-AZ DB clusters" in the RDS user guide; an instance target fails
-            # every request, so settings.py refuses it). Same subnets and group as the proxy, so the clients that
-            # may reach the proxy may reach it, and nothing else. Billed like an interface VPC endpoint.
+            # Routes to the cluster's readers ("Using reader endpoints with Aurora clusters" in the Aurora
+            # user guide, "Proxy endpoints for Multi-AZ DB clusters" in the RDS user guide; an instance
+            # target fails every request, so settings.py refuses it). Same subnets and group as the proxy,
+            # so the clients that may reach the proxy may reach it, and nothing else. Billed like an
+            # interface VPC endpoint.
             reader = aws.rds.ProxyEndpoint(
                 f"{name}-reader-endpoint",
                 db_proxy_name=proxy.name,

@@ -212,8 +212,8 @@ def parse_database(p: _Parser, prefix: str) -> DatabaseSettings:
         p.fail(
             "dbMultiAz",
             multi_az,
-            f"false with dbTopology {topology.value}: a cluster spreads its instances over Availability Zones "
-            "itself (dbMultiAz adds a standby to an instance)",
+            f"false with dbTopology {topology.value}: a cluster spreads its instances over Availability "
+            "Zones itself (dbMultiAz adds a standby to an instance)",
         )
     read_replicas = p.in_range("dbReadReplicas", p.integer("dbReadReplicas"), 0, MAX_READ_REPLICAS)
     if read_replicas and topology is not Topology.INSTANCE:
@@ -226,7 +226,7 @@ def parse_database(p: _Parser, prefix: str) -> DatabaseSettings:
     if topology is Topology.MULTI_AZ_CLUSTER:
         az_count = p.integer("azCount")
         if az_count < 3:
-            # RDS user guide, "Creating a Multi-AZ DB cluster": the DB subnet group must cover at least three AZs.
+            # RDS user guide, "Creating a Multi-AZ DB cluster": the subnet group must cover three AZs.
             p.fail(
                 "azCount",
                 az_count,
@@ -261,8 +261,8 @@ READER_ENDPOINT_ON_INSTANCE = (
     "(AWS, RDS Proxy endpoints, https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/"
     "rds-proxy-endpoints.html)"
 )
-# Aurora Serverless v2 capacity: half-ACU steps, at most 256 ACUs on recent Aurora versions (128 on older ones)
-# (RDS API reference, ServerlessV2ScalingConfiguration). A minimum of 0 turns on auto-pause, which RDS Proxy
+# Aurora Serverless v2 capacity: half-ACU steps, at most 256 ACUs on recent Aurora versions (128 on older
+# ones) (RDS API reference, ServerlessV2ScalingConfiguration). A minimum of 0 turns on auto-pause, which RDS Proxy
 # rules out: the proxy's connections keep the instance from pausing (Aurora user guide, "Scaling to Zero ACUs
 # with automatic pause and resume", prerequisites and limitations; AWS's aurora-mysql skill notes in
 # aws/agent-toolkit-for-aws list RDS Proxy as incompatible with scale-to-zero).
@@ -330,8 +330,8 @@ def _check_class_and_version(
             p.fail(
                 "dbEngineVersion",
                 engine_version,
-                f"with dbTopology multi-az-cluster MySQL 8.0 (8.0.{MIN_MULTI_AZ_CLUSTER_PATCH} or later when a "
-                "patch level is given) or 8.4",
+                "with dbTopology multi-az-cluster MySQL 8.0 "
+                f"(8.0.{MIN_MULTI_AZ_CLUSTER_PATCH} or later when a patch level is given) or 8.4",
             )
 
 

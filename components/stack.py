@@ -30,14 +30,14 @@ STACK_OUTPUTS: dict[str, str] = {
     "privateSubnetIds": "The private subnets, one per Availability Zone.",
     # Read scaling: exported only when the topology and config have them (README, "Read scaling").
     "dbReplicaEndpoints": "instance with dbReadReplicas > 0: the read replicas' hostnames (read directly).",
-    "replicaClientSecurityGroupId": "instance with dbReadReplicas > 0: put direct readers of the replicas here.",
+    "replicaClientSecurityGroupId": "instance with dbReadReplicas > 0: the group for direct replica readers.",
     "dbClusterId": "aurora, multi-az-cluster: the DB cluster identifier.",
     "dbReaderEndpoint": "aurora, multi-az-cluster: the cluster's own reader endpoint (bypasses the proxy).",
     "proxyReaderEndpoint": "proxyReaderEndpoint: true: the proxy's READ_ONLY endpoint (TLS, port 3306).",
 }
 """The stack outputs users script against, by exported name: the one list (README and tests read it).
-For `instance`, dbInstanceId and dbEndpoint are the instance's; for clusters dbEndpoint is the cluster's writer
-endpoint and dbInstanceId is not exported."""
+For `instance`, dbInstanceId and dbEndpoint are the instance's; for clusters dbEndpoint is the cluster's
+writer endpoint and dbInstanceId is not exported."""
 
 
 @dataclass(frozen=True, kw_only=True)
