@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.iam import arn_part, assume_role_policy
 from components.target import DatabaseTarget, EngineFamily, InstanceTarget
 
 RDS_SERVICE_LINKED_ROLE = "AWSServiceRoleForRDS"
@@ -58,7 +59,25 @@ class DatabaseSettings:
     skip_final_snapshot: bool
     final_snapshot_prefix: str
     """Final snapshot name before its per-instance suffix; used only when skip_final_snapshot is False."""
+    identifier: str
+    """The instance identifier a new stack gets, known before create so its log groups can exist first.
+    Stacks deployed before it keep their auto-generated identifier (`ignore_changes`, see Database)."""
+    log_exports: tuple[str, ...] = ()
+    """`dbLogExports`: logs RDS exports to `/aws/rds/instance/<identifier>/<log>`."""
+    log_retention_days: int = 30
+    monitoring_interval: int = 0
+    """`dbMonitoringInterval`: enhanced monitoring seconds, 0 off."""
+    password_rotated: bool = False
+    """Secrets Manager rotates the master password: Pulumi must not set it again."""
     port: int = PORT
+
+    @property
+    def parameter_group_family(self) -> str:
+        return f"{ENGINE}{'.'.join(self.engine_version.split('.')[:2])}"
+
+    @property
+    def log_group_names(self) -> list[str]:
+        return [f"/aws/rds/instance/{self.identifier}/{log}" for log in self.log_exports]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +90,10 @@ class DatabaseArgs:
     password: pulumi.Input[str]
     """Always from Credentials (a Pulumi secret), never a literal."""
     settings: DatabaseSettings
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the exported logs' log groups."""
+    account_arn: pulumi.Input[str] | None = None
+    """Any ARN of this stack's account (its partition names the AWS-managed monitoring policy)."""
 
 
 class Database(pulumi.ComponentResource):
@@ -102,8 +125,57 @@ class Database(pulumi.ComponentResource):
             suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=child)
             final_snapshot = suffix.hex.apply(lambda h: f"{s.final_snapshot_prefix}-{h}")
 
+        # Created before the instance with retention and the key, so RDS writes into them instead of
+        # creating never-expiring, unencrypted groups on first export (RDS user guide, "Publishing MySQL logs
+        # to Amazon CloudWatch Logs": RDS uses an existing group of that name).
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-{log}-logs",
+                name=group,
+                retention_in_days=s.log_retention_days,
+                kms_key_id=args.kms_key_arn,
+                opts=child,
+            )
+            for log, group in zip(s.log_exports, s.log_group_names, strict=True)
+        ]
+        monitoring_role_arn: pulumi.Output[str] | None = None
+        if s.monitoring_interval:
+            role = aws.iam.Role(
+                f"{name}-monitoring-role",
+                description="Lets RDS enhanced monitoring publish OS metrics to CloudWatch Logs",
+                assume_role_policy=pulumi.Output.json_dumps(
+                    assume_role_policy("monitoring.rds.amazonaws.com")
+                ),
+                opts=child,
+            )
+            partition = pulumi.Output.from_input(args.account_arn or "arn:aws:").apply(
+                lambda a: arn_part(a, 1)
+            )
+            attachment = aws.iam.RolePolicyAttachment(
+                f"{name}-monitoring-policy",
+                role=role.name,
+                policy_arn=partition.apply(
+                    lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+                ),
+                opts=child,
+            )
+            # RDS checks the role can publish when the instance is modified: attach the policy first.
+            monitoring_role_arn = pulumi.Output.all(role.arn, attachment.id).apply(lambda a: a[0])
+        # A custom group from the start (RDS offers no way to change default.mysql8.0), named by Pulumi so a
+        # family change (major upgrade, blue/green) can create the new group before dropping the old one.
+        # Associating it with a deployed instance is an in-place modify; RDS applies the association at the
+        # next reboot (RDS user guide, "Associating a DB parameter group with a DB instance"). Its parameters
+        # are the family defaults, so until then nothing differs.
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-params",
+            family=s.parameter_group_family,
+            description="MySQL parameters of the RDS Proxy stack's database",
+            opts=child,
+        )
+
         instance = aws.rds.Instance(
             f"{name}-instance",
+            identifier=s.identifier,
             engine=ENGINE,
             engine_version=s.engine_version,
             instance_class=s.instance_class,
@@ -124,7 +196,19 @@ class Database(pulumi.ComponentResource):
             deletion_protection=s.deletion_protection,
             skip_final_snapshot=s.skip_final_snapshot,
             final_snapshot_identifier=final_snapshot,
-            opts=pulumi.ResourceOptions(parent=self, protect=s.deletion_protection),
+            parameter_group_name=parameters.name,
+            enabled_cloudwatch_logs_exports=list(s.log_exports) or None,
+            monitoring_interval=s.monitoring_interval,
+            monitoring_role_arn=monitoring_role_arn,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=s.deletion_protection,
+                depends_on=log_groups,
+                # identifier: a new identifier would replace a deployed instance (a new, empty database);
+                # stacks created before it keep their auto-generated one. password: once Secrets Manager
+                # rotates it, the generated one in the program is stale and must never be set again.
+                ignore_changes=["identifier", *(["password"] if s.password_rotated else [])],
+            ),
         )
 
         self.instance_id = instance.identifier

@@ -27,6 +27,14 @@ import yaml
 
 from components.credentials import CredentialsSettings
 from components.database import DatabaseSettings
+from components.encryption import (
+    DB_LOG_EXPORTS,
+    LOG_RETENTION_DAYS,
+    MONITORING_INTERVALS,
+    ROTATION_MAX_DAYS,
+    SecuritySettings,
+)
+from components.flow_logs import FlowLogSettings, FlowLogTraffic
 from components.networking import NetworkSettings
 from components.probe import ProbeSettings
 from components.proxy import (
@@ -37,12 +45,11 @@ from components.proxy import (
     PoolSettings,
     ProxySettings,
 )
+from components.rotation import RotationSettings
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 FROM_PROFILE = -1
 """Pool keys default to -1 in Pulumi.yaml: "take this value from poolProfile"."""
-LOG_RETENTION_DAYS = 30
-"""Retention of every log group the stack creates (not a config key yet)."""
 # RDS rejects these as master user names (RDS for MySQL user guide, "Master user name" constraints).
 RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "root", "mysql", "mysql.sys", "mysql.session"})
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -90,6 +97,9 @@ class Settings:
     database: DatabaseSettings
     proxy: ProxySettings
     probe: ProbeSettings
+    security: SecuritySettings
+    flow_logs: FlowLogSettings | None
+    rotation: RotationSettings | None
 
     @staticmethod
     def from_config(config: pulumi.Config, project: str, stack: str) -> Settings:
@@ -132,16 +142,20 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
     """Parse raw config strings section by section; raise one ConfigError listing every bad key."""
     p = _Parser(get)
     prefix = resource_prefix(project, stack)
-    proxy = parse_proxy(p, prefix)
-    credentials = parse_credentials(p, proxy)
+    security = parse_security(p, prefix)
+    proxy = parse_proxy(p, prefix, security)
+    credentials = parse_credentials(p, proxy, security)
     settings = Settings(
         project=project,
         stack=stack,
         network=parse_network(p),
         credentials=credentials,
-        database=parse_database(p, prefix),
+        database=parse_database(p, prefix, security),
         proxy=proxy,
-        probe=parse_probe(p, prefix, credentials),
+        probe=parse_probe(p, prefix, credentials, security),
+        security=security,
+        flow_logs=parse_flow_logs(p, prefix, security),
+        rotation=parse_rotation(prefix, security),
     )
     if p.problems:
         order = {key: i for i, key in enumerate(DECLARED)}
@@ -173,15 +187,16 @@ def _username(p: _Parser, key: str, max_length: int) -> str:
     return name
 
 
-def parse_credentials(p: _Parser, proxy: ProxySettings) -> CredentialsSettings:
+def parse_credentials(p: _Parser, proxy: ProxySettings, security: SecuritySettings) -> CredentialsSettings:
     return CredentialsSettings(
         username=_username(p, "dbUsername", 16),
         protect=p.boolean("dbDeletionProtection"),
         client_iam_auth=proxy.iam_auth,
+        rotated=security.rotation,
     )
 
 
-def parse_database(p: _Parser, prefix: str) -> DatabaseSettings:
+def parse_database(p: _Parser, prefix: str, security: SecuritySettings) -> DatabaseSettings:
     instance_class = p.string("dbInstanceClass")
     if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", instance_class):
         p.fail(
@@ -205,6 +220,11 @@ def parse_database(p: _Parser, prefix: str) -> DatabaseSettings:
         deletion_protection=p.boolean("dbDeletionProtection"),
         skip_final_snapshot=p.boolean("dbSkipFinalSnapshot"),
         final_snapshot_prefix=f"{prefix}-final",
+        identifier=f"{prefix}-db",
+        log_exports=security.db_log_exports,
+        log_retention_days=security.log_retention_days,
+        monitoring_interval=security.db_monitoring_interval,
+        password_rotated=security.rotation,
     )
 
 
@@ -217,7 +237,7 @@ def _iam_auth(p: _Parser) -> IamAuth:
         return IamAuth.REQUIRED
 
 
-def parse_proxy(p: _Parser, prefix: str) -> ProxySettings:
+def parse_proxy(p: _Parser, prefix: str, security: SecuritySettings) -> ProxySettings:
     profile_name = p.string("poolProfile")
     profile = PoolProfile.RECIPE
     try:
@@ -263,11 +283,13 @@ def parse_proxy(p: _Parser, prefix: str) -> ProxySettings:
         require_tls=p.boolean("requireTls"),
         debug_logging=p.boolean("debugLogging"),
         iam_auth=_iam_auth(p),
-        log_retention_days=LOG_RETENTION_DAYS,
+        log_retention_days=security.log_retention_days,
     )
 
 
-def parse_probe(p: _Parser, prefix: str, credentials: CredentialsSettings) -> ProbeSettings:
+def parse_probe(
+    p: _Parser, prefix: str, credentials: CredentialsSettings, security: SecuritySettings
+) -> ProbeSettings:
     return ProbeSettings(
         function_name=f"{prefix}-probe",
         # The probe logs in as the master user, with an IAM token when the proxy requires one.
@@ -275,7 +297,86 @@ def parse_probe(p: _Parser, prefix: str, credentials: CredentialsSettings) -> Pr
         iam_auth=credentials.client_iam_auth is IamAuth.REQUIRED,
         timeout=p.in_range("probeTimeout", p.integer("probeTimeout"), 5, 30),
         memory_size=p.in_range("probeMemorySize", p.integer("probeMemorySize"), 128, 10240),
-        log_retention_days=LOG_RETENTION_DAYS,
+        log_retention_days=security.log_retention_days,
+    )
+
+
+# --- security section (issue 14) ---------------------------------------------------------------------------
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+
+
+def parse_security(p: _Parser, prefix: str) -> SecuritySettings:
+    key = p.string("kmsKeyArn").strip()
+    if key and not _KMS_KEY_ARN.fullmatch(key):
+        p.fail(
+            "kmsKeyArn",
+            key,
+            "empty (the stack creates its own key) or a KMS key ARN, "
+            "arn:aws:kms:<region>:<account>:key/<key-id> (not an alias: log groups need the key ARN)",
+        )
+    retention = p.integer("logRetentionDays")
+    if retention not in LOG_RETENTION_DAYS:
+        p.fail(
+            "logRetentionDays",
+            retention,
+            "one of CloudWatch Logs' " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+        )
+    interval = p.integer("dbMonitoringInterval")
+    if interval not in MONITORING_INTERVALS:
+        p.fail("dbMonitoringInterval", interval, "0 (off), " + ", ".join(map(str, MONITORING_INTERVALS[1:])))
+    exports = p.string_list(
+        "dbLogExports", example="in the stack file `rds-proxy:dbLogExports: [error, slowquery]`"
+    )
+    for export in exports:
+        if export not in DB_LOG_EXPORTS:
+            note = (
+                " (audit needs the MARIADB_AUDIT_PLUGIN option group, which this stack does not create)"
+                if export == "audit"
+                else ""
+            )
+            p.fail("dbLogExports", export, f"a list of {', '.join(DB_LOG_EXPORTS)}{note}")
+    if len(set(exports)) != len(exports):
+        p.fail("dbLogExports", exports, "each log at most once")
+    rotation = p.in_range(
+        "secretRotationDays",
+        p.integer("secretRotationDays"),
+        0,
+        ROTATION_MAX_DAYS,
+        note=" (0 turns rotation off)",
+    )
+    return SecuritySettings(
+        kms_key_arn=key or None,
+        log_retention_days=retention,
+        db_monitoring_interval=interval,
+        db_log_exports=tuple(dict.fromkeys(e for e in exports if e in DB_LOG_EXPORTS)),
+        secret_rotation_days=rotation,
+        key_alias=f"alias/{prefix}",
+    )
+
+
+def parse_flow_logs(p: _Parser, prefix: str, security: SecuritySettings) -> FlowLogSettings | None:
+    flow = p.string("vpcFlowLogs")
+    if flow == "NONE":
+        return None
+    try:
+        traffic = FlowLogTraffic(flow)
+    except ValueError:
+        p.fail("vpcFlowLogs", flow, "ALL, REJECT or NONE")
+        return None
+    return FlowLogSettings(
+        traffic=traffic,
+        log_group_name=f"/aws/vpc/flow-logs/{prefix}",
+        log_retention_days=security.log_retention_days,
+    )
+
+
+def parse_rotation(prefix: str, security: SecuritySettings) -> RotationSettings | None:
+    if not security.rotation:
+        return None
+    return RotationSettings(
+        days=security.secret_rotation_days,
+        function_name=f"{prefix}-rotation",
+        log_retention_days=security.log_retention_days,
     )
 
 

@@ -20,6 +20,8 @@ KEYS = {
     "iamAuth", "vpcCidr", "azCount", "dbInstanceClass", "dbEngineVersion", "dbAllocatedStorage",
     "dbName", "dbUsername", "dbBackupRetentionDays", "dbMultiAz", "dbDeletionProtection",
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
+    # security (issue 14)
+    "kmsKeyArn", "logRetentionDays", "dbMonitoringInterval", "dbLogExports", "vpcFlowLogs", "secretRotationDays",
 }  # fmt: skip
 
 
@@ -252,6 +254,10 @@ OTHER_VALUES = {
     "dbEngineVersion": "8.4", "dbAllocatedStorage": "50", "dbName": "orders", "dbUsername": "app_admin",
     "dbBackupRetentionDays": "10", "dbMultiAz": "true", "dbDeletionProtection": "true",
     "dbSkipFinalSnapshot": "false", "probeTimeout": "10", "probeMemorySize": "512",
+    # security (issue 14)
+    "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "logRetentionDays": "90", "dbMonitoringInterval": "0", "dbLogExports": '["error"]', "vpcFlowLogs": "ALL",
+    "secretRotationDays": "7",
 }  # fmt: skip
 
 
