@@ -91,9 +91,11 @@ def _one_of_each() -> dict[str, pulumi.CustomResource]:
             aws.kms.Alias("t-alias", name="alias/t", target_key_id=key.key_id),
             aws.sns.Topic("t-topic"),
             aws.serverlessrepository.CloudFormationStack(
-                "t-sar", name="t-rotation", application_id="arn:aws:serverlessrepo:us-east-1:1:applications/x",
+                "t-sar",
+                name="t-rotation",
+                application_id="arn:aws:serverlessrepo:us-east-1:1:applications/x",
                 parameters={"functionName": "t-rotation"},
-            ),  # fmt: skip
+            ),
         ]
     }
 
@@ -134,7 +136,10 @@ def test_every_answered_output_is_one_the_provider_declares(table_run):
 
 SHAPES: dict[str, dict[str, str]] = {
     # token → output → the shape AWS gives it (regex, fully matched)
-    "aws:ec2/vpc:Vpc": {"id": r"vpc-[0-9a-f]{17}", "arn": rf"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-[0-9a-f]{{17}}"},
+    "aws:ec2/vpc:Vpc": {
+        "id": r"vpc-[0-9a-f]{17}",
+        "arn": rf"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-[0-9a-f]{{17}}",
+    },
     "aws:ec2/subnet:Subnet": {"id": r"subnet-[0-9a-f]{17}", "availabilityZone": "us-east-1b"},
     "aws:ec2/securityGroup:SecurityGroup": {"id": r"sg-[0-9a-f]{17}"},
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": {"id": r"sg-[0-9a-f]{17}"},
@@ -240,7 +245,9 @@ SHAPES: dict[str, dict[str, str]] = {
 
 
 def test_sar_stack_exports_the_rotation_function_arn(table_run):
-    outputs = table_run.one("aws:serverlessrepository/cloudFormationStack:CloudFormationStack").outputs["outputs"]
+    outputs = table_run.one("aws:serverlessrepository/cloudFormationStack:CloudFormationStack").outputs[
+        "outputs"
+    ]
     assert outputs == {"RotationLambdaARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:t-rotation"}
 
 
