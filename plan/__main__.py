@@ -23,7 +23,15 @@ def _plan(stack: str, overrides: list[str]) -> tuple[ProgramRun, list[str], list
     if run.error is not None:
         return run, [str(run.error)], []
     resources = [
-        {"type": r.type, "name": r.name, "inputs": report.planned_inputs(run, r)} for r in run.resources
+        {
+            "type": r.type,
+            "name": r.name,
+            "inputs": report.planned_inputs(run, r),
+            # for the stack-level rules (a VPC's flow log is another resource that depends on it)
+            "urn": r.urn,
+            "dependencies": sorted(run.waits_for(r)),
+        }
+        for r in run.resources
     ]
     return run, [], evaluate(resources, stack=stack)
 
