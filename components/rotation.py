@@ -20,6 +20,9 @@ from components.iam import arn_part
 ROTATION_APPLICATION_ID = (
     "arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSMySQLRotationSingleUser"
 )
+# Pinned, as AWS CDK pins it (aws-secretsmanager `SecretRotationApplication.MYSQL_ROTATION_SINGLE_USER`,
+# commercial partition): an unpinned stack takes whatever is latest at create time, and differs per stack.
+ROTATION_APPLICATION_VERSION = "1.1.671"
 # The template creates the function's role (CAPABILITY_IAM) and the Lambda permission that lets Secrets
 # Manager invoke it (CAPABILITY_RESOURCE_POLICY).
 ROTATION_CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY")
@@ -128,6 +131,7 @@ class Rotation(pulumi.ComponentResource):
             f"{name}-function",
             name=s.function_name,
             application_id=ROTATION_APPLICATION_ID,
+            semantic_version=ROTATION_APPLICATION_VERSION,
             capabilities=list(ROTATION_CAPABILITIES),
             parameters={
                 # The endpoint's private DNS name is the service's own, so this URL reaches the endpoint.

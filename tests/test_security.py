@@ -10,7 +10,7 @@ import re
 import pytest
 
 from components.encryption import LOG_RETENTION_DAYS, key_policy
-from components.rotation import ROTATION_APPLICATION_ID
+from components.rotation import ROTATION_APPLICATION_ID, ROTATION_APPLICATION_VERSION
 from plan.engine import SecretValue
 from tests.conftest import deploy, ok, policy_doc, reveal
 from tests.test_config import problems
@@ -254,6 +254,7 @@ def test_prod_rotates_the_master_secret_every_30_days_with_awss_function():
     run = ok("prod")
     app = run.one(SAR).inputs
     assert app["applicationId"] == ROTATION_APPLICATION_ID
+    assert app["semanticVersion"] == ROTATION_APPLICATION_VERSION == "1.1.671"
     assert sorted(app["capabilities"]) == ["CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"]
     rotation = run.one(ROTATION).inputs
     assert rotation["secretId"] == run.one(SECRET).outputs["arn"]
@@ -342,7 +343,7 @@ def test_retention_values_are_cloudwatchs():
         r"Possible values are: ([0-9, ]+), and 0\.", module.LogGroupArgs.__init__.__doc__ or ""
     )
     assert listed, "the provider's list of retention values moved"
-    assert LOG_RETENTION_DAYS == tuple(int(v) for v in listed.group(1).split(", "))
+    assert tuple(int(v) for v in listed.group(1).split(", ")) == LOG_RETENTION_DAYS
 
 
 @pytest.mark.parametrize(
