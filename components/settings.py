@@ -220,7 +220,7 @@ def parse_database(p: _Parser, prefix: str, security: SecuritySettings) -> Datab
         deletion_protection=p.boolean("dbDeletionProtection"),
         skip_final_snapshot=p.boolean("dbSkipFinalSnapshot"),
         final_snapshot_prefix=f"{prefix}-final",
-        identifier=f"{prefix}-db",
+        identifier=_instance_identifier(p, prefix),
         log_exports=security.db_log_exports,
         log_retention_days=security.log_retention_days,
         monitoring_interval=security.db_monitoring_interval,
@@ -352,6 +352,21 @@ def parse_security(p: _Parser, prefix: str) -> SecuritySettings:
         secret_rotation_days=rotation,
         key_alias=f"alias/{prefix}",
     )
+
+
+_RDS_IDENTIFIER = re.compile(r"[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)")
+
+
+def _instance_identifier(p: _Parser, prefix: str) -> str:
+    ident = p.string("dbInstanceIdentifier").strip()
+    if ident and not _RDS_IDENTIFIER.fullmatch(ident):
+        p.fail(
+            "dbInstanceIdentifier",
+            ident,
+            "empty, or an RDS identifier: a lowercase letter, then lowercase letters, digits or hyphens, at most "
+            "63, no '--', not ending in '-'",
+        )
+    return ident or f"{prefix}-db"
 
 
 def parse_flow_logs(p: _Parser, prefix: str, security: SecuritySettings) -> FlowLogSettings | None:

@@ -22,6 +22,7 @@ KEYS = {
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
     # security (issue 14)
     "kmsKeyArn", "logRetentionDays", "dbMonitoringInterval", "dbLogExports", "vpcFlowLogs", "secretRotationDays",
+    "dbInstanceIdentifier",
 }  # fmt: skip
 
 
@@ -257,7 +258,7 @@ OTHER_VALUES = {
     # security (issue 14)
     "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "logRetentionDays": "90", "dbMonitoringInterval": "0", "dbLogExports": '["error"]', "vpcFlowLogs": "ALL",
-    "secretRotationDays": "7",
+    "secretRotationDays": "7", "dbInstanceIdentifier": "rds-proxy-db-instance-1a2b3c4",
 }  # fmt: skip
 
 

@@ -161,6 +161,18 @@ def test_deployed_instance_keeps_its_identifier(stack_run):
     assert "identifier" in db.ignore_changes
 
 
+def test_a_deployed_stack_names_its_current_identifier_and_gets_the_right_log_groups():
+    run = ok("prod", dbInstanceIdentifier="rds-proxy-db-instance-1a2b3c4")
+    db = run.one(INSTANCE)
+    assert db.inputs["identifier"] == "rds-proxy-db-instance-1a2b3c4"
+    names = {g.inputs["name"] for g in run.by_type(LOG_GROUP)}
+    assert {
+        "/aws/rds/instance/rds-proxy-db-instance-1a2b3c4/error",
+        "/aws/rds/instance/rds-proxy-db-instance-1a2b3c4/slowquery",
+    } <= names
+    assert not [n for n in names if "rds-proxy-prod-db" in n]
+
+
 def test_enhanced_monitoring_with_its_own_role(stack_run):
     db = stack_run.one(INSTANCE)
     assert db.inputs["monitoringInterval"] == 60
@@ -362,6 +374,10 @@ def test_retention_values_are_cloudwatchs():
         ("vpcFlowLogs", "ACCEPT", "ALL, REJECT or NONE"),
         ("secretRotationDays", -1, "from 0 to 365 (0 turns rotation off)"),
         ("secretRotationDays", 366, "from 0 to 365"),
+        ("dbInstanceIdentifier", "Db-1", "an RDS identifier"),
+        ("dbInstanceIdentifier", "db--1", "no '--'"),
+        ("dbInstanceIdentifier", "db-", "not ending in '-'"),
+        ("dbInstanceIdentifier", "d" * 64, "at most 63"),
     ],
 )
 def test_invalid_security_settings_are_refused(key, value, expected):
@@ -383,6 +399,7 @@ def test_nothing_is_declared_when_the_security_section_is_invalid():
         ("dbLogExports", []),
         ("vpcFlowLogs", "NONE"),
         ("secretRotationDays", 365),
+        ("dbInstanceIdentifier", "d" * 63),
     ],
 )
 def test_valid_edges_are_accepted(key, value):
