@@ -30,6 +30,8 @@ class NetworkingArgs:
     db_port: int
     replica_clients: bool = False
     """Also build the read replicas' group and the group of the clients that read them directly."""
+    secrets_manager_endpoint: bool = False
+    """Create a Secrets Manager interface endpoint (something in the private subnets must reach it)."""
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -70,6 +72,11 @@ class Networking(pulumi.ComponentResource):
     """The read replicas sit in this group (only with `replica_clients`)."""
     replica_clients_security_group_id: pulumi.Output[str] | None
     """Clients that read the replicas directly sit in this group (only with `replica_clients`)."""
+    vpc_arn: pulumi.Output[str]
+    """The VPC's ARN (its partition, region and account are the stack's)."""
+    secrets_manager_endpoint_security_group_id: pulumi.Output[str] | None
+    """The Secrets Manager endpoint's group (clients add their own 443 rule to it); None without one."""
+    secrets_manager_endpoint: pulumi.Resource | None
 
     def __init__(self, name: str, args: NetworkingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rdsproxy:index:Networking", name, None, opts)
@@ -166,7 +173,32 @@ class Networking(pulumi.ComponentResource):
                 opts=child,
             )
 
+        # --- Secrets Manager interface endpoint (issue 14: rotation; issue 8's bootstrap needs it too) ----
+        # The subnets have no route out; private DNS makes secretsmanager.<region>.amazonaws.com resolve here.
+        self.secrets_manager_endpoint_security_group_id = None
+        self.secrets_manager_endpoint = None
+        if args.secrets_manager_endpoint:
+            endpoint_sg = aws.ec2.SecurityGroup(
+                f"{name}-secretsmanager-endpoint-sg",
+                vpc_id=vpc.id,
+                description="Secrets Manager interface endpoint",
+                opts=child,
+            )
+            self.secrets_manager_endpoint = aws.ec2.VpcEndpoint(
+                f"{name}-secretsmanager-endpoint",
+                vpc_id=vpc.id,
+                service_name=vpc.arn.apply(lambda a: f"com.amazonaws.{a.split(':')[3]}.secretsmanager"),
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[s.id for s in subnets],
+                security_group_ids=[endpoint_sg.id],
+                opts=child,
+            )
+            self.secrets_manager_endpoint_security_group_id = endpoint_sg.id
+        # --- end Secrets Manager endpoint ---------------------------------------------------------------
+
         self.vpc_id = vpc.id
+        self.vpc_arn = vpc.arn
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in subnets])
         self.db_subnet_group_name = subnet_group.name
         self.probe_security_group_id = groups["probe"].id

@@ -2,7 +2,9 @@
 
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
 master secret), database.py (the RDS instance or cluster, and read replicas), proxy.py (the proxy, its role,
-log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group).
+log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group),
+encryption.py (the stack's KMS key), flow_logs.py (the VPC flow log) and rotation.py (the master secret's
+rotation).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from dataclasses import dataclass
 import pulumi
 
 from components.credentials import Credentials, CredentialsArgs
-from components.database import Database, DatabaseArgs, require_rds_service_linked_role
+from components.database import ENGINE, Database, DatabaseArgs, require_rds_service_linked_role
+from components.encryption import Encryption, EncryptionArgs
+from components.flow_logs import FlowLogs, FlowLogsArgs
 from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs
+from components.rotation import Rotation, RotationArgs
 from components.settings import Settings
 
 STACK_OUTPUTS: dict[str, str] = {
@@ -69,11 +74,28 @@ class RdsProxyStack(pulumi.ComponentResource):
         net = Networking(
             f"{name}-net",
             NetworkingArgs(
-                settings=s.network, db_port=s.database.port, replica_clients=s.database.read_replicas > 0
+                settings=s.network,
+                db_port=s.database.port,
+                replica_clients=s.database.read_replicas > 0,
+                secrets_manager_endpoint=s.rotation is not None,  # issue 14; issue 8 adds its own reason
             ),
             child,
         )
-        creds = Credentials(f"{name}-creds", CredentialsArgs(settings=s.credentials), child)
+        # --- security (issue 14): the key first; everything that stores data is encrypted with it ---------
+        log_group_names = [s.proxy.log_group_name, s.probe.log_group_name, *s.database.log_group_names]
+        if s.flow_logs is not None:
+            log_group_names.append(s.flow_logs.log_group_name)
+        if s.rotation is not None:
+            log_group_names.append(s.rotation.log_group_name)
+        enc = Encryption(
+            f"{name}-encryption",
+            EncryptionArgs(log_group_names=log_group_names, account_arn=net.vpc_arn, settings=s.security),
+            child,
+        )
+        # --- end security --------------------------------------------------------------------------------
+        creds = Credentials(
+            f"{name}-creds", CredentialsArgs(settings=s.credentials, kms_key_arn=enc.key_arn), child
+        )
         db = Database(
             f"{name}-db",
             DatabaseArgs(
@@ -85,9 +107,12 @@ class RdsProxyStack(pulumi.ComponentResource):
                 replica_security_group_ids=None
                 if net.replica_security_group_id is None
                 else [net.replica_security_group_id],
+                kms_key_arn=enc.key_arn,
+                account_arn=net.vpc_arn,
             ),
             child,
         )
+        creds.store(host=db.address, port=db.port, db_name=db.db_name, engine=ENGINE)
         proxy = Proxy(
             f"{name}-proxy",
             ProxyArgs(
@@ -96,6 +121,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 target=db.target,
                 auths=creds.auths,
                 settings=s.proxy,
+                kms_key_arn=enc.key_arn,
                 role_moved_from=creds,
             ),
             child,
@@ -111,9 +137,38 @@ class RdsProxyStack(pulumi.ComponentResource):
                 db_port=db.port,
                 settings=s.probe,
                 proxy_reader_endpoint=proxy.reader_endpoint,
+                kms_key_arn=enc.key_arn,
             ),
             child,
         )
+        # --- security (issue 14): flow logs and rotation, both optional sections -------------------------
+        if s.flow_logs is not None:
+            FlowLogs(
+                f"{name}-flow-logs",
+                FlowLogsArgs(
+                    vpc_id=net.vpc_id, vpc_arn=net.vpc_arn, kms_key_arn=enc.key_arn, settings=s.flow_logs
+                ),
+                child,
+            )
+        if s.rotation is not None:
+            assert net.secrets_manager_endpoint is not None and net.secrets_manager_endpoint_security_group_id
+            Rotation(
+                f"{name}-rotation",
+                RotationArgs(
+                    secret_arns=[creds.secret_arn],  # issue 8: the users' secrets join this list
+                    vpc_id=net.vpc_id,
+                    vpc_arn=net.vpc_arn,
+                    subnet_ids=net.private_subnet_ids,
+                    db_security_group_id=net.db_security_group_id,
+                    db_port=s.database.port,
+                    endpoint_security_group_id=net.secrets_manager_endpoint_security_group_id,
+                    endpoint=net.secrets_manager_endpoint,
+                    kms_key_arn=enc.key_arn,
+                    settings=s.rotation,
+                ),
+                child,
+            )
+        # --- end security --------------------------------------------------------------------------------
 
         outputs: dict[str, pulumi.Output | None] = {
             "proxyEndpoint": proxy.endpoint,
