@@ -44,6 +44,16 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IAM_POLICY = "aws:iam/policy:Policy"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:rds-proxy-dev-alarms"
+GOOD_ALARM: dict[str, Any] = {
+    "name": "rds-proxy-dev-borrow-latency",
+    "metricName": "DatabaseConnectionsBorrowLatency",
+    "alarmActions": [TOPIC_ARN],
+    "okActions": [TOPIC_ARN],
+}
+CMK_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # What our stack actually sends (components/*), the baseline each case modifies.
 GOOD_INSTANCE: dict[str, Any] = {
@@ -426,6 +436,25 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("CloudWatch.16", LOG_GROUP, {"name": "/aws/lambda/probe", "retentionInDays": 14.0}, "dev", False),
     ("CloudWatch.16", LOG_GROUP, {"name": "/aws/lambda/probe", "retentionInDays": 0}, "dev", True),
     ("CloudWatch.16", LOG_GROUP, {"name": "/aws/lambda/probe"}, "dev", True),
+    # CloudWatch.15 (alarm and OK actions)
+    ("CloudWatch.15", ALARM, GOOD_ALARM, "dev", False),
+    ("CloudWatch.15", ALARM, {**GOOD_ALARM, "alarmActions": []}, "dev", True),
+    ("CloudWatch.15", ALARM, {k: v for k, v in GOOD_ALARM.items() if k != "alarmActions"}, "prod", True),
+    ("CloudWatch.15", ALARM, {k: v for k, v in GOOD_ALARM.items() if k != "okActions"}, "dev", True),
+    ("CloudWatch.15", ALARM, {**GOOD_ALARM, "okActions": [""]}, "dev", True),
+    # SNS.1 (customer-managed key)
+    ("SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": CMK_ARN}, "dev", False),
+    ("SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": "alias/rds-proxy-dev-alarms"}, "dev", False),
+    ("SNS.1", TOPIC, {"name": "alarms"}, "dev", True),
+    ("SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": ""}, "dev", True),
+    ("SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": "alias/aws/sns"}, "dev", True),
+    (
+        "SNS.1",
+        TOPIC,
+        {"name": "alarms", "kmsMasterKeyId": "arn:aws:kms:eu-west-1:123456789012:alias/aws/sns"},
+        "prod",
+        True,
+    ),
 ]
 
 
@@ -459,7 +488,7 @@ def test_rules_are_unique_and_described() -> None:
         assert rule.description and rule.resource_types and rule.url.startswith("https://")
         assert rule.severity in {"low", "medium", "high", "critical"}
     expected = {"RDS.2", "RDS.3", "RDS.11", "RDS.5", "RDS.8", "RDS.43", "EC2.2", "EC2.18", "IAM.21"}
-    expected |= {"Lambda.2", "CloudWatch.16"}
+    expected |= {"Lambda.2", "CloudWatch.16", "CloudWatch.15", "SNS.1"}
     assert expected <= {r.id for r in RULES}
 
 
@@ -471,6 +500,8 @@ def test_compliant_stack_resources_pass_in_every_stack() -> None:
         {"type": ROLE, "name": "role", "inputs": {"assumeRolePolicy": json.dumps(TRUST_POLICY)}},
         {"type": ROLE_POLICY, "name": "pol", "inputs": {"role": "r", "policy": json.dumps(SCOPED_POLICY)}},
         {"type": LOG_GROUP, "name": "logs", "inputs": {"retentionInDays": 14}},
+        {"type": ALARM, "name": "alarm", "inputs": GOOD_ALARM},
+        {"type": TOPIC, "name": "topic", "inputs": {"kmsMasterKeyId": CMK_ARN}},
         {"type": DEFAULT_SG, "name": "default", "inputs": {"ingress": [], "egress": []}},
         {"type": "aws:ec2/vpc:Vpc", "name": "vpc", "inputs": {"cidrBlock": "10.0.0.0/16"}},
     ]
@@ -519,6 +550,9 @@ def _unknown_cases() -> Iterator[tuple[str, str, dict[str, Any]]]:
         yield "Custom.1", FUNCTION, {**GOOD_FUNCTION, "environment": {"variables": {"DB_USER": value}}}
         yield "Lambda.2", FUNCTION, {**GOOD_FUNCTION, "runtime": value}
         yield "CloudWatch.16", LOG_GROUP, {"retentionInDays": value}
+        yield "CloudWatch.15", ALARM, {**GOOD_ALARM, "alarmActions": value, "okActions": value}
+        yield "CloudWatch.15", ALARM, {**GOOD_ALARM, "alarmActions": [value], "okActions": [value]}
+        yield "SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": value}
     yield "EC2.18", SG, {"ingress": UNKNOWN_ARRAY}
     yield "EC2.18", SG, {"ingress": [UNKNOWN_OBJECT]}
     yield "Custom.1", FUNCTION, {**GOOD_FUNCTION, "environment": UNKNOWN_OBJECT}
@@ -753,6 +787,7 @@ SERVICE_MODULES = {
     "IAM": "iam",
     "Lambda": "awslambda",
     "CloudWatch": "cloudwatch",
+    "SNS": "sns",
 }
 
 
