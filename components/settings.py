@@ -27,6 +27,7 @@ import yaml
 
 from components.credentials import CredentialsSettings
 from components.database import DatabaseSettings
+from components.monitoring import MonitoringSettings
 from components.networking import NetworkSettings
 from components.probe import ProbeSettings
 from components.proxy import (
@@ -90,6 +91,8 @@ class Settings:
     database: DatabaseSettings
     proxy: ProxySettings
     probe: ProbeSettings
+    monitoring: MonitoringSettings | None
+    """None when monitoringEnabled is false: the stack then declares no monitoring resource."""
 
     @staticmethod
     def from_config(config: pulumi.Config, project: str, stack: str) -> Settings:
@@ -142,6 +145,7 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
         database=parse_database(p, prefix),
         proxy=proxy,
         probe=parse_probe(p, prefix, credentials),
+        monitoring=parse_monitoring(p),
     )
     if p.problems:
         order = {key: i for i, key in enumerate(DECLARED)}
@@ -277,6 +281,28 @@ def parse_probe(p: _Parser, prefix: str, credentials: CredentialsSettings) -> Pr
         memory_size=p.in_range("probeMemorySize", p.integer("probeMemorySize"), 128, 10240),
         log_retention_days=LOG_RETENTION_DAYS,
     )
+
+
+# An address SNS can deliver to: something@domain.tld, no spaces, one @ (SNS confirms it by mail).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def parse_monitoring(p: _Parser) -> MonitoringSettings | None:
+    """The monitoring section; its keys are checked even when monitoring is off, so turning it back on
+    cannot surface a mistake made long ago."""
+    enabled = p.boolean("monitoringEnabled")
+    email = p.string("alarmEmail").strip()
+    if email and not _EMAIL.fullmatch(email):
+        p.fail("alarmEmail", email, "an e-mail address such as ops@example.com, or empty for no subscription")
+    settings = MonitoringSettings(
+        alarm_email=email or None,
+        pool_utilization_percent=p.in_range(
+            "alarmPoolUtilizationPercent", p.integer("alarmPoolUtilizationPercent"), 1, 100
+        ),
+        borrow_latency_ms=p.in_range("alarmBorrowLatencyMs", p.integer("alarmBorrowLatencyMs"), 1, None),
+        query_latency_ms=p.in_range("alarmQueryLatencyMs", p.integer("alarmQueryLatencyMs"), 1, None),
+    )
+    return settings if enabled else None
 
 
 class _Parser:

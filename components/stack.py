@@ -2,7 +2,8 @@
 
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
 master secret), database.py (the RDS instance), proxy.py (the proxy, its role, log group, pool and target),
-probe.py (the probe Lambda, its role and log group).
+probe.py (the probe Lambda, its role and log group), monitoring.py (alarm topic and its key, alarms, RDS event
+subscriptions, dashboard; only when monitoringEnabled).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import pulumi
 
 from components.credentials import Credentials, CredentialsArgs
 from components.database import Database, DatabaseArgs
+from components.iam import arn_part
+from components.monitoring import Monitoring, MonitoringArgs
 from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs
@@ -28,6 +31,9 @@ STACK_OUTPUTS: dict[str, str] = {
     "probeFunctionName": "The probe Lambda to invoke.",
     "vpcId": "The VPC.",
     "privateSubnetIds": "The private subnets, one per Availability Zone.",
+    "alarmTopicArn": "SNS topic the alarms and RDS events publish to (empty when monitoringEnabled is false).",
+    "dashboardName": "The CloudWatch dashboard (empty when monitoringEnabled is false).",
+    "dashboardUrl": "Console link to the dashboard (empty when monitoringEnabled is false).",
 }
 """The stack outputs users script against, by exported name: the one list (README and tests read it)."""
 
@@ -95,6 +101,33 @@ class RdsProxyStack(pulumi.ComponentResource):
             child,
         )
 
+        # Monitoring is optional: without it the three outputs are empty strings, so scripts reading them keep
+        # working and `pulumi stack output alarmTopicArn` says "nothing" rather than failing.
+        monitoring_outputs: dict[str, pulumi.Input[str]] = {
+            "alarmTopicArn": "",
+            "dashboardName": "",
+            "dashboardUrl": "",
+        }
+        if s.monitoring is not None:
+            monitoring = Monitoring(
+                f"{name}-monitoring",
+                MonitoringArgs(
+                    proxy_name=proxy.proxy_name,
+                    proxy_arn=proxy.arn,
+                    target=db.target,
+                    probe_function_name=probe.function_name,
+                    # The proxy's own region (from its ARN): the same answer as the provider, without an invoke.
+                    region=proxy.arn.apply(lambda a: arn_part(a, 3)),
+                    settings=s.monitoring,
+                ),
+                child,
+            )
+            monitoring_outputs = {
+                "alarmTopicArn": monitoring.topic_arn,
+                "dashboardName": monitoring.dashboard_name,
+                "dashboardUrl": monitoring.dashboard_url,
+            }
+
         self.outputs = {
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
@@ -105,6 +138,7 @@ class RdsProxyStack(pulumi.ComponentResource):
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
+            **{k: pulumi.Output.from_input(v) for k, v in monitoring_outputs.items()},
         }
         if set(self.outputs) != set(STACK_OUTPUTS):
             raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")

@@ -20,6 +20,7 @@ KEYS = {
     "iamAuth", "vpcCidr", "azCount", "dbInstanceClass", "dbEngineVersion", "dbAllocatedStorage",
     "dbName", "dbUsername", "dbBackupRetentionDays", "dbMultiAz", "dbDeletionProtection",
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
+    "monitoringEnabled", "alarmEmail", "alarmPoolUtilizationPercent", "alarmBorrowLatencyMs", "alarmQueryLatencyMs",
 }  # fmt: skip
 
 

@@ -89,6 +89,13 @@ def _one_of_each() -> dict[str, pulumi.CustomResource]:
             aws.lambda_.Invocation("t-invoke", function_name="t-fn", input='{"a": 1}'),
             aws.kms.Alias("t-alias", name="alias/t", target_key_id=key.key_id),
             aws.sns.Topic("t-topic"),
+            aws.sns.TopicSubscription(
+                "t-email",
+                topic=f"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic",
+                protocol="email",
+                endpoint="ops@example.com",
+            ),
+            aws.rds.EventSubscription("t-events", sns_topic=f"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic"),
         ]
     }
 
@@ -221,6 +228,14 @@ SHAPES: dict[str, dict[str, str]] = {
     "aws:sns/topic:Topic": {
         "id": rf"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic-[0-9a-f]{{7}}",
         "arn": rf"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic-[0-9a-f]{{7}}",
+    },
+    "aws:sns/topicSubscription:TopicSubscription": {
+        "id": rf"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic:[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}",
+        "arn": rf"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic:[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}",
+    },
+    "aws:rds/eventSubscription:EventSubscription": {
+        "id": r"t-events-[0-9a-f]{7}",
+        "arn": rf"arn:aws:rds:{REGION}:{ACCOUNT}:es:t-events-[0-9a-f]{{7}}",
     },
 }
 

@@ -14,13 +14,29 @@ OUTPUTS = {
     "probeFunctionName",
     "vpcId",
     "privateSubnetIds",
+    "alarmTopicArn",
+    "dashboardName",
+    "dashboardUrl",
+}
+# Alarms and event subscriptions on the database need its identifier, so they (and the dashboard listing the
+# alarms) are created once the instance is; nothing else waits for it.
+MONITORING_OF_THE_INSTANCE = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:rds/eventSubscription:EventSubscription",
+    "aws:cloudwatch/dashboard:Dashboard",
 }
 
 
 def test_only_the_proxy_target_waits_for_the_instance(stack_run):
     instance = stack_run.one("aws:rds/instance:Instance")
     waiting = {r.type for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
-    assert waiting == {"aws:rds/proxyTarget:ProxyTarget"}
+    assert waiting == {"aws:rds/proxyTarget:ProxyTarget"} | MONITORING_OF_THE_INSTANCE
+    database_watchers = [
+        r for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance) and "-db-" in r.name
+    ]
+    assert {r.type for r in database_watchers} == MONITORING_OF_THE_INSTANCE - {
+        "aws:cloudwatch/dashboard:Dashboard"
+    }
 
 
 def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):
@@ -33,7 +49,8 @@ def test_component_tree(stack_run):
     root = stack_run.one("rdsproxy:index:RdsProxyStack")
     children = {r.type for r in stack_run.resources if r.parent == root.urn}
     assert children == {
-        f"rdsproxy:index:{c}" for c in ("Networking", "Credentials", "Database", "Proxy", "ProbeFunction")
+        f"rdsproxy:index:{c}"
+        for c in ("Networking", "Credentials", "Database", "Proxy", "ProbeFunction", "Monitoring")
     }
     for r in stack_run.resources:
         if r.custom:
