@@ -18,7 +18,10 @@ body) lives here. AWS facts this module relies on, with their sources:
   section "Enable compatibility between event sources from AWS services and encrypted topics". With the
   AWS-managed `alias/aws/sns` key (whose policy nobody can edit) CloudWatch's delivery fails ("CloudWatch
   Alarms does not have authorization to access the SNS topic encryption key": AWS re:Post knowledge center,
-  "cloudwatch-configure-alarm-sns").
+  "cloudwatch-configure-alarm-sns"). That the source CloudWatch presents is the alarm's ARN shows in its
+  delivery errors ("Resource: arn:aws:cloudwatch:<region>:<account>:alarm:<name> is not authorized to perform:
+  SNS:Publish": re:Post "cloudwatch-receive-sns-for-alarm-trigger"); AWS's Modern Data Architecture Accelerator
+  conditions the same KMS grant on alarm ARNs (`grantCloudWatchAlarmsTopicAccess`).
 * RDS Proxy is a source RDS event subscriptions accept (`source_type` `db-proxy`): RDS user guide, "Overview of
   Amazon RDS event notification"; pulumi-aws `rds.EventSubscription.source_type`.
 """
@@ -504,7 +507,9 @@ class Monitoring(pulumi.ComponentResource):
         elif isinstance(target, ClusterTarget):
             dims = {"DBClusterIdentifier": target.cluster_id}
             # An Aurora cluster volume grows by itself; what runs out is each instance's local storage (temporary
-            # tables, logs): FreeLocalStorage, aggregated over the cluster's instances.
+            # tables, logs): FreeLocalStorage. AWS CDK's DatabaseClusterBase.metricFreeLocalStorage /
+            # metricCPUUtilization / metricFreeableMemory read these with the DBClusterIdentifier dimension
+            # (aws-cdk-lib aws-rds rds-augmentations); Minimum catches the instance closest to running out.
             storage_metric = "FreeLocalStorage"
         else:  # pragma: no cover - DatabaseTarget is a closed union
             raise TypeError(f"unknown database target {target!r}")

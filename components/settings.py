@@ -1,7 +1,7 @@
 """Stack settings: every config key read once, checked, and frozen into sections before any resource is declared.
 
 The program reads config in exactly one place (`Settings.from_config`). Each section (network, credentials,
-database, proxy, probe) is parsed by its own function into the section type its component defines, and is
+database, proxy, probe, monitoring) is parsed by its own function into the section type its component defines, and is
 handed whole to that component; components never call `pulumi.Config()`. Values arrive as the strings the
 Pulumi CLI passes (`"900"`, `"true"`, `'["EXCLUDE_VARIABLE_SETS"]'`), so parsing and type errors are ours to
 report. All problems are collected and raised together in one `ConfigError`, ordered as Pulumi.yaml declares

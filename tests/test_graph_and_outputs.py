@@ -18,25 +18,22 @@ OUTPUTS = {
     "dashboardName",
     "dashboardUrl",
 }
-# Alarms and event subscriptions on the database need its identifier, so they (and the dashboard listing the
-# alarms) are created once the instance is; nothing else waits for it.
-MONITORING_OF_THE_INSTANCE = {
-    "aws:cloudwatch/metricAlarm:MetricAlarm",
-    "aws:rds/eventSubscription:EventSubscription",
-    "aws:cloudwatch/dashboard:Dashboard",
+# Alarms and the event subscription on the database need its identifier, so they (and the dashboard listing
+# the alarms) are created once the instance is; nothing else waits for it, and no proxy alarm does.
+WAIT_FOR_THE_INSTANCE = {
+    "rds-proxy-proxy-target",
+    "rds-proxy-monitoring-db-cpu",
+    "rds-proxy-monitoring-db-free-storage",
+    "rds-proxy-monitoring-db-freeable-memory",
+    "rds-proxy-monitoring-db-events",
+    "rds-proxy-monitoring-dashboard",
 }
 
 
-def test_only_the_proxy_target_waits_for_the_instance(stack_run):
+def test_only_the_proxy_target_and_the_databases_monitoring_wait_for_the_instance(stack_run):
     instance = stack_run.one("aws:rds/instance:Instance")
-    waiting = {r.type for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
-    assert waiting == {"aws:rds/proxyTarget:ProxyTarget"} | MONITORING_OF_THE_INSTANCE
-    database_watchers = [
-        r for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance) and "-db-" in r.name
-    ]
-    assert {r.type for r in database_watchers} == MONITORING_OF_THE_INSTANCE - {
-        "aws:cloudwatch/dashboard:Dashboard"
-    }
+    waiting = {r.name for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
+    assert waiting == WAIT_FOR_THE_INSTANCE
 
 
 def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):

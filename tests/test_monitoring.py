@@ -404,3 +404,12 @@ def test_the_policy_pack_passes_the_monitoring_resources(stack_run):
 
     mine = [r for r in stack_run.resources if r.type in MONITORING_TYPES]
     assert evaluate(mine, stack=stack_run.stack) == []
+
+
+def test_dashboard_url_points_at_the_partitions_console():
+    from components.monitoring import dashboard_url
+
+    assert dashboard_url("aws", "eu-west-1", "d") == (
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/d"
+    )
+    assert dashboard_url("aws-cn", "cn-north-1", "d").startswith("https://cn-north-1.console.amazonaws.cn/")
