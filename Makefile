@@ -21,7 +21,7 @@ test: venv
 
 ## Offline plan of STACK (no AWS, no Pulumi CLI): make plan STACK=prod ARGS="--format json"
 plan: venv
-	$(BIN)/python -m plan --stack $(STACK) $(ARGS)
+	@$(BIN)/python -m plan --stack $(STACK) $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -31,6 +31,7 @@ lint: venv
 bench: venv
 	$(BIN)/python bench/bench_probe.py
 	$(BIN)/python bench/bench_plan.py
+	$(BIN)/python bench/bench_users.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

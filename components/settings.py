@@ -208,7 +208,7 @@ def parse_database(p: _Parser, prefix: str) -> DatabaseSettings:
         multi_az=p.boolean("dbMultiAz"),
         deletion_protection=p.boolean("dbDeletionProtection"),
         skip_final_snapshot=p.boolean("dbSkipFinalSnapshot"),
-        final_snapshot_identifier=f"{prefix}-final",
+        final_snapshot_prefix=f"{prefix}-final",
     )
 
 

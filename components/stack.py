@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.credentials import Credentials, CredentialsArgs
-from components.database import Database, DatabaseArgs
+from components.database import Database, DatabaseArgs, require_rds_service_linked_role
 from components.iam import arn_part
 from components.monitoring import Monitoring, MonitoringArgs
 from components.networking import Networking, NetworkingArgs
@@ -62,6 +62,7 @@ class RdsProxyStack(pulumi.ComponentResource):
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
+        require_rds_service_linked_role(pulumi.InvokeOptions(parent=self))
         net = Networking(f"{name}-net", NetworkingArgs(settings=s.network, db_port=s.database.port), child)
         creds = Credentials(f"{name}-creds", CredentialsArgs(settings=s.credentials), child)
         db = Database(

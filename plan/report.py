@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from plan import costs
 from plan.engine import ROOT, ProgramRun, Resource, SecretValue
 
 AFTER_DEPLOY = "(known after deploy)"
@@ -155,9 +156,12 @@ def text(run: ProgramRun, violations: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def as_json(run: ProgramRun, violations: list[Any], errors: list[str]) -> dict[str, Any]:
+def as_json(
+    run: ProgramRun, violations: list[Any], errors: list[str], estimate: costs.Estimate | None = None
+) -> dict[str, Any]:
     minutes, path = critical_path(run) if not errors else (0.0, [])
     names = {r.urn: r.name for r in run.resources}
+    cost_of = {c.name: c for c in estimate.costs} if estimate is not None else {}
     return {
         "stack": run.stack,
         "resources": [
@@ -169,6 +173,14 @@ def as_json(run: ProgramRun, violations: list[Any], errors: list[str]) -> dict[s
                 "protect": r.protect,
                 "depends_on": sorted(names[d] for d in r.dependencies if d in names),
                 "inputs": planned_inputs(run, r),
+                **(
+                    {
+                        "monthly_cost_usd": round(cost_of[r.name].monthly_usd, 2),
+                        "cost_basis": cost_of[r.name].basis,
+                    }
+                    if r.name in cost_of
+                    else {}
+                ),
             }
             for r in run.resources
         ],
@@ -179,6 +191,9 @@ def as_json(run: ProgramRun, violations: list[Any], errors: list[str]) -> dict[s
         ],
         "critical_path_minutes": minutes,
         "critical_path": [r.name for r in path if r.type in MINUTES],
+        "warnings": list(run.warnings),
+        "notes": list(run.notes) + (estimate.notes if estimate is not None else []),
+        "monthly_cost_total_usd": estimate.total if estimate is not None else None,
     }
 
 
@@ -259,4 +274,29 @@ def diff(base: ProgramRun, other: ProgramRun) -> list[str]:
         if changes:
             lines.append(f"~ {name}")
             lines += changes
+    return lines
+
+
+def cost_change(base: costs.Estimate | None, other: costs.Estimate | None) -> float | None:
+    """Monthly total of `other` minus `base` (None when either plan failed)."""
+    if base is None or other is None:
+        return None
+    return round(other.total - base.total, 2)
+
+
+def cost_diff_lines(
+    base: costs.Estimate | None, other: costs.Estimate | None, base_name: str, other_name: str
+) -> list[str]:
+    """The cost part of `--diff`: each resource whose monthly estimate changes, and the totals."""
+    if base is None or other is None:
+        return []
+    a = {c.name: c.monthly_usd for c in base.costs}
+    b = {c.name: c.monthly_usd for c in other.costs}
+    lines = ["", f"Estimated monthly cost, {base_name} -> {other_name} (USD):"]
+    for name in sorted(a.keys() | b.keys()):
+        before, after = a.get(name, 0.0), b.get(name, 0.0)
+        if round(before, 2) != round(after, 2):
+            lines.append(f"  ~ {name}: {before:,.2f} -> {after:,.2f} ({after - before:+,.2f})")
+    change = other.total - base.total
+    lines.append(f"  total: {base.total:,.2f} -> {other.total:,.2f} ({change:+,.2f})")
     return lines

@@ -33,6 +33,7 @@ def _snaked(value: Any) -> Any:
 
 def _one_of_each() -> dict[str, pulumi.CustomResource]:
     """One resource of every type the table answers, with only the inputs the provider requires."""
+    aws.get_availability_zones()  # the subnet's AZ name comes from the region's answer, as in AWS
     vpc = aws.ec2.Vpc("t-vpc", cidr_block="10.0.0.0/16")
     key = aws.kms.Key("t-key")
     role = aws.iam.Role("t-role", assume_role_policy=ROLE_DOC)
@@ -59,6 +60,7 @@ def _one_of_each() -> dict[str, pulumi.CustomResource]:
             ),
             aws.rds.SubnetGroup("t-subnets", subnet_ids=["subnet-1"]),
             random.RandomPassword("t-password", length=20, override_special="!#"),
+            random.RandomId("t-random-id", byte_length=4),
             aws.secretsmanager.Secret("t-secret"),
             aws.secretsmanager.SecretVersion("t-secret-value", secret_id="s", secret_string="x"),
             aws.iam.RolePolicy("t-role-policy", role=role.name, policy=ROLE_DOC),
@@ -137,7 +139,7 @@ def test_every_answered_output_is_one_the_provider_declares(table_run):
 SHAPES: dict[str, dict[str, str]] = {
     # token → output → the shape AWS gives it (regex, fully matched)
     "aws:ec2/vpc:Vpc": {"id": r"vpc-[0-9a-f]{17}"},
-    "aws:ec2/subnet:Subnet": {"id": r"subnet-[0-9a-f]{17}", "availabilityZone": "us-east-1b"},
+    "aws:ec2/subnet:Subnet": {"id": r"subnet-[0-9a-f]{17}", "availabilityZone": r"us-east-1[a-f]"},
     "aws:ec2/securityGroup:SecurityGroup": {"id": r"sg-[0-9a-f]{17}"},
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": {"id": r"sg-[0-9a-f]{17}"},
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": {"id": r"sgr-[0-9a-f]{17}"},
@@ -153,6 +155,12 @@ SHAPES: dict[str, dict[str, str]] = {
     "random:index/randomPassword:RandomPassword": {
         "id": r"none-[0-9a-f]{17}",
         "result": r"[A-Za-z2-9!#]{20}",
+    },
+    "random:index/randomId:RandomId": {
+        "id": r"[A-Za-z0-9_-]{6}",
+        "hex": r"[0-9a-f]{8}",
+        "b64Url": r"[A-Za-z0-9_-]{6}",
+        "dec": r"[0-9]+",
     },
     "aws:secretsmanager/secret:Secret": {
         "id": rf"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:t-secret-[0-9a-f]{{7}}-[0-9a-f]{{6}}",

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from tests.conftest import ok
+from components.iam import secret_read_policy
+from tests.conftest import ok, policy_doc
 
 PROXY = "aws:rds/proxy:Proxy"
 TARGET_GROUP = "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup"
@@ -189,7 +190,10 @@ def _auth(arn, iam="REQUIRED", password="MYSQL_CACHING_SHA2_PASSWORD", key=None,
 def test_proxy_declares_one_auth_entry_per_secret_with_every_field_explicit():
     run = _run(
         _proxy_program(
-            [_auth(SECRET_A, description="a"), _auth(SECRET_B, "DISABLED", "MYSQL_NATIVE_PASSWORD", description="b")]
+            [
+                _auth(SECRET_A, description="a"),
+                _auth(SECRET_B, "DISABLED", "MYSQL_NATIVE_PASSWORD", description="b"),
+            ]
         )
     )
     assert run.one(PROXY).inputs["auths"] == [
@@ -271,9 +275,39 @@ def test_a_cluster_target_registers_the_cluster_and_waits_for_its_instances():
 def test_proxy_role_and_policy_keep_their_deployed_urns_through_aliases(stack_run):
     role = next(r for r in stack_run.by_type("aws:iam/role:Role") if r.name.endswith("proxy-role"))
     policy = next(r for r in stack_run.by_type("aws:iam/rolePolicy:RolePolicy") if "secret-access" in r.name)
-    base = f"urn:pulumi:{stack_run.stack}::rds-proxy::rdsproxy:index:RdsProxyStack$rdsproxy:index:Credentials$"
+    base = (
+        f"urn:pulumi:{stack_run.stack}::rds-proxy::rdsproxy:index:RdsProxyStack$rdsproxy:index:Credentials$"
+    )
     assert stack_run.alias_urns(role) == {f"{base}aws:iam/role:Role::rds-proxy-creds-proxy-role"}
     assert stack_run.alias_urns(policy) == {
         f"{base}aws:iam/rolePolicy:RolePolicy::rds-proxy-creds-proxy-secret-access"
     }
     assert stack_run.by_urn(role.parent).type == "rdsproxy:index:Proxy"
+
+
+def test_proxy_role_is_trusted_by_rds_only(stack_run):
+    role = next(r for r in stack_run.by_type("aws:iam/role:Role") if "proxy-role" in r.name)
+    trust = policy_doc(role.inputs, "assumeRolePolicy")
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "rds.amazonaws.com"}]
+
+
+def test_proxy_role_reads_exactly_this_secret_and_nothing_else(stack_run):
+    secret_arn = stack_run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
+    policy = next(r for r in stack_run.by_type("aws:iam/rolePolicy:RolePolicy") if "secret-access" in r.name)
+    role = next(r for r in stack_run.by_type("aws:iam/role:Role") if "proxy-role" in r.name)
+    assert policy.inputs["role"] == role.id
+    (statement,) = policy_doc(policy.inputs)["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    assert statement["Resource"] == [secret_arn]
+
+
+def test_kms_decrypt_is_added_only_for_a_customer_key_and_only_via_secrets_manager():
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"
+    assert len(secret_read_policy([arn], [None])["Statement"]) == 1
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    decrypt = secret_read_policy([arn], [key])["Statement"][1]
+    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == key
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["secretsmanager.eu-west-1.amazonaws.com"]}
+    }
