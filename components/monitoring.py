@@ -51,6 +51,12 @@ DB_CPU_PERCENT = 80
 DB_FREE_STORAGE_BYTES = 2 * 1024**3
 DB_FREEABLE_MEMORY_BYTES = 100 * 1024**2
 
+# What runs out on the database's disks: an instance's (or a Multi-AZ DB cluster member's) EBS volume is
+# FreeStorageSpace; an Aurora cluster volume grows by itself, and what runs out is each instance's local storage
+# (temporary tables, logs), FreeLocalStorage (RDS and Aurora user guides, CloudWatch metrics tables).
+FREE_STORAGE_SPACE = "FreeStorageSpace"
+FREE_LOCAL_STORAGE = "FreeLocalStorage"
+
 # treat_missing_data values (CloudWatch PutMetricAlarm `TreatMissingData`).
 NOT_BREACHING = "notBreaching"
 MISSING = "missing"
@@ -75,6 +81,8 @@ class MonitoringSettings:
     pool_utilization_percent: int
     borrow_latency_ms: int
     query_latency_ms: int
+    free_storage_metric: str
+    """FREE_STORAGE_SPACE, or FREE_LOCAL_STORAGE for Aurora (settings derive it from the database topology)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -431,7 +439,7 @@ class Monitoring(pulumi.ComponentResource):
                 threshold=MIN_AVAILABILITY_PERCENT,
                 evaluation_periods=3,
             ),
-            *self._database_alarms(alarm, args.target),
+            *self._database_alarms(alarm, args.target, s),
             # Lambda publishes Errors only for invocations: no invocation, no datapoint, not breaching.
             alarm(
                 "probe-errors",
@@ -494,7 +502,9 @@ class Monitoring(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _database_alarms(alarm: Any, target: DatabaseTarget) -> list[aws.cloudwatch.MetricAlarm]:
+    def _database_alarms(
+        alarm: Any, target: DatabaseTarget, settings: MonitoringSettings
+    ) -> list[aws.cloudwatch.MetricAlarm]:
         """CPU, free storage and freeable memory of the proxy's database, on the instance or the cluster.
 
         RDS publishes these every minute while the database runs; a gap means it is stopped or gone, which its
@@ -502,17 +512,14 @@ class Monitoring(pulumi.ComponentResource):
         """
         if isinstance(target, InstanceTarget):
             dims = {"DBInstanceIdentifier": target.instance_id}
-            # An instance's storage is its own volume: FreeStorageSpace.
-            storage_metric = "FreeStorageSpace"
         elif isinstance(target, ClusterTarget):
+            # AWS CDK's DatabaseClusterBase.metricCPUUtilization / metricFreeableMemory / metricFreeLocalStorage
+            # read these with the DBClusterIdentifier dimension (aws-cdk-lib aws-rds rds-augmentations); Minimum
+            # and Average then cover the cluster's instances.
             dims = {"DBClusterIdentifier": target.cluster_id}
-            # An Aurora cluster volume grows by itself; what runs out is each instance's local storage (temporary
-            # tables, logs): FreeLocalStorage. AWS CDK's DatabaseClusterBase.metricFreeLocalStorage /
-            # metricCPUUtilization / metricFreeableMemory read these with the DBClusterIdentifier dimension
-            # (aws-cdk-lib aws-rds rds-augmentations); Minimum catches the instance closest to running out.
-            storage_metric = "FreeLocalStorage"
         else:  # pragma: no cover - DatabaseTarget is a closed union
             raise TypeError(f"unknown database target {target!r}")
+        storage_metric = settings.free_storage_metric
 
         def db(metric_name: str, statistic: str, **spec: Any) -> dict[str, Any]:
             return {"namespace": NAMESPACE, "metric_name": metric_name, "dimensions": dims, "statistic": statistic,

@@ -42,6 +42,8 @@ class ProbeFunctionArgs:
     db_port: int
     settings: ProbeSettings
     source_dir: Path = field(default=LAMBDA_SRC)
+    proxy_reader_endpoint: pulumi.Input[str] | None = None
+    """The proxy's READ_ONLY endpoint, when there is one (`{"endpoint": "reader"}` events connect to it)."""
 
 
 class ProbeFunction(pulumi.ComponentResource):
@@ -107,6 +109,8 @@ class ProbeFunction(pulumi.ComponentResource):
         }
         if s.iam_auth:
             environment["DB_AUTH"] = "iam"
+        if args.proxy_reader_endpoint is not None:
+            environment["PROXY_READER_ENDPOINT"] = args.proxy_reader_endpoint
         function = aws.lambda_.Function(
             f"{name}-function",
             name=s.function_name,

@@ -1,9 +1,9 @@
 """RdsProxyStack: the whole deployment, a star of components wired output to input.
 
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
-master secret), database.py (the RDS instance), proxy.py (the proxy, its role, log group, pool and target),
-probe.py (the probe Lambda, its role and log group), monitoring.py (alarm topic and its key, alarms, RDS event
-subscriptions, dashboard; only when monitoringEnabled).
+master secret), database.py (the RDS instance or cluster, and read replicas), proxy.py (the proxy, its role,
+log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group), monitoring.py (alarm topic and its key,
+alarms, RDS event subscriptions, dashboard; only when monitoringEnabled).
 """
 
 from __future__ import annotations
@@ -31,11 +31,20 @@ STACK_OUTPUTS: dict[str, str] = {
     "probeFunctionName": "The probe Lambda to invoke.",
     "vpcId": "The VPC.",
     "privateSubnetIds": "The private subnets, one per Availability Zone.",
-    "alarmTopicArn": "SNS topic the alarms and RDS events publish to (empty when monitoringEnabled is false).",
-    "dashboardName": "The CloudWatch dashboard (empty when monitoringEnabled is false).",
-    "dashboardUrl": "Console link to the dashboard (empty when monitoringEnabled is false).",
+    # Read scaling: exported only when the topology and config have them (README, "Read scaling").
+    "dbReplicaEndpoints": "instance with dbReadReplicas > 0: the read replicas' hostnames (read directly).",
+    "replicaClientSecurityGroupId": "instance with dbReadReplicas > 0: the group for direct replica readers.",
+    "dbClusterId": "aurora, multi-az-cluster: the DB cluster identifier.",
+    "dbReaderEndpoint": "aurora, multi-az-cluster: the cluster's own reader endpoint (bypasses the proxy).",
+    "proxyReaderEndpoint": "proxyReaderEndpoint: true: the proxy's READ_ONLY endpoint (TLS, port 3306).",
+    # Monitoring: exported only when monitoringEnabled (README, "Monitoring").
+    "alarmTopicArn": "monitoringEnabled: the SNS topic the alarms and RDS events publish to.",
+    "dashboardName": "monitoringEnabled: the CloudWatch dashboard.",
+    "dashboardUrl": "monitoringEnabled: console link to the dashboard.",
 }
-"""The stack outputs users script against, by exported name: the one list (README and tests read it)."""
+"""The stack outputs users script against, by exported name: the one list (README and tests read it).
+For `instance`, dbInstanceId and dbEndpoint are the instance's; for clusters dbEndpoint is the cluster's
+writer endpoint and dbInstanceId is not exported."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +58,8 @@ class RdsProxyStack(pulumi.ComponentResource):
     """RDS MySQL behind RDS Proxy, credentials in Secrets Manager, and a probe Lambda, in a private VPC.
 
     Deploy graph: the database (10-15 min) and the proxy (3-5 min) build in parallel; only the proxy
-    target waits for the instance, and the probe waits only for the proxy.
+    target waits for the instance (for a cluster: for the cluster and its instances), and the probe waits
+    only for the proxy.
     """
 
     outputs: dict[str, pulumi.Output]
@@ -63,7 +73,13 @@ class RdsProxyStack(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         require_rds_service_linked_role(pulumi.InvokeOptions(parent=self))
-        net = Networking(f"{name}-net", NetworkingArgs(settings=s.network, db_port=s.database.port), child)
+        net = Networking(
+            f"{name}-net",
+            NetworkingArgs(
+                settings=s.network, db_port=s.database.port, replica_clients=s.database.read_replicas > 0
+            ),
+            child,
+        )
         creds = Credentials(f"{name}-creds", CredentialsArgs(settings=s.credentials), child)
         db = Database(
             f"{name}-db",
@@ -73,6 +89,9 @@ class RdsProxyStack(pulumi.ComponentResource):
                 username=creds.username,
                 password=creds.password,
                 settings=s.database,
+                replica_security_group_ids=None
+                if net.replica_security_group_id is None
+                else [net.replica_security_group_id],
             ),
             child,
         )
@@ -98,17 +117,15 @@ class RdsProxyStack(pulumi.ComponentResource):
                 db_name=db.db_name,
                 db_port=db.port,
                 settings=s.probe,
+                proxy_reader_endpoint=proxy.reader_endpoint,
             ),
             child,
         )
 
-        # Monitoring is optional: without it the three outputs are empty strings, so scripts reading them keep
-        # working and `pulumi stack output alarmTopicArn` says "nothing" rather than failing.
-        monitoring_outputs: dict[str, pulumi.Input[str]] = {
-            "alarmTopicArn": "",
-            "dashboardName": "",
-            "dashboardUrl": "",
-        }
+        # Monitoring is optional: without it its three outputs are not exported, like a topology's missing ones.
+        monitoring_outputs: dict[str, pulumi.Output | None] = dict.fromkeys(
+            ("alarmTopicArn", "dashboardName", "dashboardUrl")
+        )
         if s.monitoring is not None:
             monitoring = Monitoring(
                 f"{name}-monitoring",
@@ -129,7 +146,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 "dashboardUrl": monitoring.dashboard_url,
             }
 
-        self.outputs = {
+        outputs: dict[str, pulumi.Output | None] = {
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
             "proxyArn": proxy.arn,
@@ -139,8 +156,15 @@ class RdsProxyStack(pulumi.ComponentResource):
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
-            **{k: pulumi.Output.from_input(v) for k, v in monitoring_outputs.items()},
+            "dbReplicaEndpoints": db.replica_endpoints,
+            "replicaClientSecurityGroupId": net.replica_clients_security_group_id,
+            "dbClusterId": db.cluster_id,
+            "dbReaderEndpoint": db.reader_endpoint,
+            "proxyReaderEndpoint": proxy.reader_endpoint,
+            **monitoring_outputs,
         }
-        if set(self.outputs) != set(STACK_OUTPUTS):
-            raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")
+        # A topology without an output doesn't export it (rather than exporting null).
+        self.outputs = {k: v for k, v in outputs.items() if v is not None}
+        if not set(self.outputs) <= set(STACK_OUTPUTS):
+            raise AssertionError("STACK_OUTPUTS must list every exported output")
         self.register_outputs(self.outputs)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from components.monitoring import Monitoring, MonitoringArgs, MonitoringSettings
+from components.monitoring import FREE_LOCAL_STORAGE, Monitoring, MonitoringArgs, MonitoringSettings
 from components.settings import ConfigError
 from components.target import ClusterTarget, EngineFamily
 from plan.config import load_stack_config
@@ -226,14 +226,10 @@ def test_rds_event_subscriptions_for_the_proxy_and_the_instance_go_to_the_topic(
 # ---------------------------------------------------------------------------------------------- config
 
 
-def test_nothing_is_declared_when_monitoring_is_disabled_and_the_outputs_are_empty():
+def test_nothing_is_declared_or_exported_when_monitoring_is_disabled():
     run = ok("dev", monitoringEnabled=False)
     assert {r.type for r in run.resources} & (MONITORING_TYPES | {"rdsproxy:index:Monitoring"}) == set()
-    assert {k: run.exports[k] for k in ("alarmTopicArn", "dashboardName", "dashboardUrl")} == {
-        "alarmTopicArn": "",
-        "dashboardName": "",
-        "dashboardUrl": "",
-    }
+    assert not {"alarmTopicArn", "dashboardName", "dashboardUrl"} & set(run.exports)
     # Everything else is the same stack.
     others = {
         r.name for r in ok("dev").resources if r.type not in MONITORING_TYPES | {"rdsproxy:index:Monitoring"}
@@ -348,7 +344,11 @@ def test_dashboard_body_is_deterministic_sorted_json():
 
 
 SETTINGS = MonitoringSettings(
-    alarm_email=None, pool_utilization_percent=80, borrow_latency_ms=50, query_latency_ms=100
+    alarm_email=None,
+    pool_utilization_percent=80,
+    borrow_latency_ms=50,
+    query_latency_ms=100,
+    free_storage_metric=FREE_LOCAL_STORAGE,
 )
 
 
@@ -390,6 +390,21 @@ def test_a_cluster_target_is_watched_by_cluster_identifier():
     assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
     body = json.loads(run.one(DASHBOARD).inputs["dashboardBody"])
     assert {w["properties"]["region"] for w in body["widgets"] if w["type"] == "metric"} == {"eu-west-1"}
+
+
+@pytest.mark.parametrize(
+    ("topology", "storage_metric"), [("aurora", "FreeLocalStorage"), ("multi-az-cluster", "FreeStorageSpace")]
+)
+def test_a_cluster_stack_watches_the_cluster_and_its_storage_metric(topology, storage_metric):
+    run = ok("dev", dbTopology=topology, azCount=3)
+    cluster = run.one("aws:rds/cluster:Cluster").outputs["clusterIdentifier"]
+    found = alarms(run)
+    assert set(found) == ALARMS
+    for what in ("db-cpu", "db-free-storage", "db-freeable-memory"):
+        assert found[what].inputs["dimensions"] == {"DBClusterIdentifier": cluster}, what
+    assert found["db-free-storage"].inputs["metricName"] == storage_metric
+    events = {e.inputs["sourceType"]: e.inputs["sourceIds"] for e in run.by_type(EVENTS)}
+    assert events == {"db-proxy": [PROXY], "db-cluster": [cluster]}
 
 
 def test_a_given_key_is_used_instead_of_creating_one():
