@@ -1,7 +1,7 @@
 """Stack settings: every config key read once, checked, and frozen into sections before any resource is declared.
 
 The program reads config in exactly one place (`Settings.from_config`). Each section (network, credentials,
-database, proxy, probe, security; the optional flow_logs and rotation) is parsed by its own function into the section type its component defines, and is
+database, proxy, probe, security, monitoring; the optional flow_logs and rotation) is parsed by its own function into the section type its component defines, and is
 handed whole to that component; components never call `pulumi.Config()`. Values arrive as the strings the
 Pulumi CLI passes (`"900"`, `"true"`, `'["EXCLUDE_VARIABLE_SETS"]'`), so parsing and type errors are ours to
 report. All problems are collected and raised together in one `ConfigError`, ordered as Pulumi.yaml declares
@@ -48,6 +48,7 @@ from components.encryption import (
     SecuritySettings,
 )
 from components.flow_logs import FlowLogSettings, FlowLogTraffic
+from components.monitoring import FREE_LOCAL_STORAGE, FREE_STORAGE_SPACE, MonitoringSettings
 from components.networking import NetworkSettings
 from components.probe import ProbeSettings
 from components.proxy import (
@@ -113,6 +114,8 @@ class Settings:
     security: SecuritySettings
     flow_logs: FlowLogSettings | None
     rotation: RotationSettings | None
+    monitoring: MonitoringSettings | None
+    """None when monitoringEnabled is false: the stack then declares no monitoring resource."""
 
     @staticmethod
     def from_config(config: pulumi.Config, project: str, stack: str) -> Settings:
@@ -158,17 +161,19 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
     security = parse_security(p, prefix)
     proxy = parse_proxy(p, prefix, security)
     credentials = parse_credentials(p, proxy, security)
+    database = parse_database(p, prefix, security)
     settings = Settings(
         project=project,
         stack=stack,
         network=parse_network(p),
         credentials=credentials,
-        database=parse_database(p, prefix, security),
+        database=database,
         proxy=proxy,
         probe=parse_probe(p, prefix, credentials, security),
         security=security,
         flow_logs=parse_flow_logs(p, prefix, security),
         rotation=parse_rotation(prefix, security),
+        monitoring=parse_monitoring(p, database),
     )
     if p.problems:
         order = {key: i for i, key in enumerate(DECLARED)}
@@ -611,6 +616,31 @@ def parse_rotation(prefix: str, security: SecuritySettings) -> RotationSettings 
         function_name=f"{prefix}-rotation",
         log_retention_days=security.log_retention_days,
     )
+
+
+# An address SNS can deliver to: something@domain.tld, no spaces, one @ (SNS confirms it by mail).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def parse_monitoring(p: _Parser, database: DatabaseSettings) -> MonitoringSettings | None:
+    """The monitoring section; its keys are checked even when monitoring is off, so turning it back on
+    cannot surface a mistake made long ago. The database's topology decides which storage metric to watch."""
+    enabled = p.boolean("monitoringEnabled")
+    email = p.string("alarmEmail").strip()
+    if email and not _EMAIL.fullmatch(email):
+        p.fail("alarmEmail", email, "an e-mail address such as ops@example.com, or empty for no subscription")
+    settings = MonitoringSettings(
+        alarm_email=email or None,
+        pool_utilization_percent=p.in_range(
+            "alarmPoolUtilizationPercent", p.integer("alarmPoolUtilizationPercent"), 1, 100
+        ),
+        borrow_latency_ms=p.in_range("alarmBorrowLatencyMs", p.integer("alarmBorrowLatencyMs"), 1, None),
+        query_latency_ms=p.in_range("alarmQueryLatencyMs", p.integer("alarmQueryLatencyMs"), 1, None),
+        free_storage_metric=FREE_LOCAL_STORAGE
+        if database.topology is Topology.AURORA
+        else FREE_STORAGE_SPACE,
+    )
+    return settings if enabled else None
 
 
 class _Parser:

@@ -28,6 +28,9 @@ KEYS |= {  # read scaling (issue 9)
     "dbTopology", "dbReaderCount", "dbReaderInstanceClass", "dbServerlessMinCapacity",
     "dbServerlessMaxCapacity", "proxyReaderEndpoint", "dbReadReplicas",
 }  # fmt: skip
+KEYS |= {  # monitoring (issue 10)
+    "monitoringEnabled", "alarmEmail", "alarmPoolUtilizationPercent", "alarmBorrowLatencyMs", "alarmQueryLatencyMs",
+}  # fmt: skip
 
 
 def pool(run):
@@ -271,6 +274,9 @@ OTHER_VALUES: dict[str, tuple[str, dict[str, str]]] = {
     "logRetentionDays": ("90", {}), "dbMonitoringInterval": ("0", {}), "dbLogExports": ('["error"]', {}),
     "vpcFlowLogs": ("ALL", {}), "secretRotationDays": ("7", {}),
     "dbInstanceIdentifier": ("rds-proxy-db-instance-1a2b3c4", {}),
+    "monitoringEnabled": ("false", {}), "alarmEmail": ("ops@example.com", {}),
+    "alarmPoolUtilizationPercent": ("90", {}), "alarmBorrowLatencyMs": ("20", {}),
+    "alarmQueryLatencyMs": ("300", {}),
 }  # fmt: skip
 
 

@@ -14,15 +14,29 @@ OUTPUTS = {
     "probeFunctionName",
     "vpcId",
     "privateSubnetIds",
+    "alarmTopicArn",
+    "dashboardName",
+    "dashboardUrl",
+}
+# Alarms and the event subscription on the database need its identifier, so they (and the dashboard listing
+# the alarms) are created once the instance is; nothing else waits for it, and no proxy alarm does.
+WAIT_FOR_THE_INSTANCE = {
+    "rds-proxy-proxy-target",
+    # The secret's value names the database's host (the shape AWS's rotation functions read); the proxy
+    # itself only needs the secret's ARN, so it still builds while RDS does.
+    "rds-proxy-creds-master-secret-value",
+    "rds-proxy-monitoring-db-cpu",
+    "rds-proxy-monitoring-db-free-storage",
+    "rds-proxy-monitoring-db-freeable-memory",
+    "rds-proxy-monitoring-db-events",
+    "rds-proxy-monitoring-dashboard",
 }
 
 
-def test_only_the_proxy_target_waits_for_the_instance(stack_run):
+def test_only_the_proxy_target_and_the_databases_monitoring_wait_for_the_instance(stack_run):
     instance = stack_run.one("aws:rds/instance:Instance")
-    waiting = {r.type for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
-    # The secret's value names the database's host (the shape AWS's rotation functions read); the proxy
-    # itself only needs the secret's ARN, so it still builds while RDS does.
-    assert waiting == {"aws:rds/proxyTarget:ProxyTarget", "aws:secretsmanager/secretVersion:SecretVersion"}
+    waiting = {r.name for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
+    assert waiting == WAIT_FOR_THE_INSTANCE
 
 
 def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):
@@ -34,7 +48,7 @@ def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):
 def test_component_tree(stack_run):
     root = stack_run.one("rdsproxy:index:RdsProxyStack")
     children = {r.type for r in stack_run.resources if r.parent == root.urn}
-    optional = {"FlowLogs", "Rotation"}  # security sections (issue 14), present per config
+    optional = {"FlowLogs", "Rotation", "Monitoring"}  # present per config (issues 14 and 10)
     expected = {"Networking", "Credentials", "Database", "Proxy", "ProbeFunction", "Encryption"}
     assert expected <= {c.removeprefix("rdsproxy:index:") for c in children} <= expected | optional
     for r in stack_run.resources:

@@ -26,6 +26,13 @@ FUNCTION = "aws:lambda/function:Function"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+# Monitoring (issue 10) watches the database by its identifier: its alarms, event subscription and the
+# dashboard listing the alarms are created once the database is.
+WATCHING_THE_DATABASE = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:rds/eventSubscription:EventSubscription",
+    "aws:cloudwatch/dashboard:Dashboard",
+}
 AURORA = {"dbTopology": "aurora"}
 MAZ = {"dbTopology": "multi-az-cluster", "azCount": 3}
 # prod sets dbMultiAz: true, which a cluster topology refuses: prod with a cluster turns it off.
@@ -395,7 +402,7 @@ def test_only_the_database_s_own_instances_and_the_proxy_target_wait_for_it(conf
     run = ok("dev", **config)
     database = run.by_type(CLUSTER)[0] if run.by_type(CLUSTER) else source(run)
     found = {r.type for r in run.resources if r.custom and run.depends_on(r, database)}
-    assert found == waiting
+    assert found == waiting | WATCHING_THE_DATABASE
     for type_ in (PROXY, FUNCTION, PROXY_ENDPOINT):
         for resource in run.by_type(type_):
             assert not run.depends_on(resource, database), resource.name
@@ -484,7 +491,12 @@ def test_probe_gets_the_reader_endpoint_only_when_it_exists():
 # --------------------------------------------------------------------------------------------------
 
 COMMON = {"proxyEndpoint", "proxyName", "proxyArn", "dbEndpoint", "secretArn", "probeFunctionName", "vpcId"}
-COMMON |= {"privateSubnetIds"}
+COMMON |= {
+    "privateSubnetIds",
+    "alarmTopicArn",
+    "dashboardName",
+    "dashboardUrl",
+}  # monitoring is on by default
 
 
 @pytest.mark.parametrize(
