@@ -254,6 +254,7 @@ def parse_database(p: _Parser, prefix: str, security: SecuritySettings) -> Datab
                 "Availability Zones",
             )
     _check_proxy_reader_endpoint(p, topology, reader_count)
+    blue_green = _blue_green_update(p, topology, read_replicas)
     classes = [instance_class, reader_class or instance_class] if topology is Topology.AURORA else []
     return DatabaseSettings(
         instance_class=instance_class,
@@ -275,7 +276,33 @@ def parse_database(p: _Parser, prefix: str, security: SecuritySettings) -> Datab
         log_retention_days=security.log_retention_days,
         monitoring_interval=security.db_monitoring_interval,
         password_rotated=security.rotation,
+        blue_green_update=blue_green,
     )
+
+
+# --- Blue/green updates (issue 11) --------------------------------------------------------------------------
+
+
+def _blue_green_update(p: _Parser, topology: Topology, read_replicas: int) -> bool:
+    """`dbBlueGreenUpdate`: the provider's in-place blue/green path exists for DB instances only and "cannot be
+    used with DB Instances with replicas" (provider docs of `aws.rds.Instance`, "Low-Downtime Updates");
+    backups, which it also needs, are always on here (dbBackupRetentionDays >= 7)."""
+    enabled = p.boolean("dbBlueGreenUpdate")
+    if enabled and topology is not Topology.INSTANCE:
+        p.fail(
+            "dbBlueGreenUpdate",
+            enabled,
+            f"false with dbTopology {topology.value}: blue/green updates through the provider are for a DB "
+            "instance (dbTopology instance)",
+        )
+    if enabled and read_replicas:
+        p.fail(
+            "dbBlueGreenUpdate",
+            enabled,
+            f"false with dbReadReplicas {read_replicas}: the provider's blue/green update cannot run on an "
+            "instance with read replicas (use tools/bluegreen, or drop the replicas first)",
+        )
+    return enabled
 
 
 # --- Read scaling (issue 9): the topology and what fits it -------------------------------------------------

@@ -31,6 +31,7 @@ KEYS |= {  # read scaling (issue 9)
 KEYS |= {  # monitoring (issue 10)
     "monitoringEnabled", "alarmEmail", "alarmPoolUtilizationPercent", "alarmBorrowLatencyMs", "alarmQueryLatencyMs",
 }  # fmt: skip
+KEYS |= {"dbBlueGreenUpdate"}  # blue/green (issue 11)
 
 
 def pool(run):
@@ -274,6 +275,7 @@ OTHER_VALUES: dict[str, tuple[str, dict[str, str]]] = {
     "logRetentionDays": ("90", {}), "dbMonitoringInterval": ("0", {}), "dbLogExports": ('["error"]', {}),
     "vpcFlowLogs": ("ALL", {}), "secretRotationDays": ("7", {}),
     "dbInstanceIdentifier": ("rds-proxy-db-instance-1a2b3c4", {}),
+    "dbBlueGreenUpdate": ("true", {}),
     "monitoringEnabled": ("false", {}), "alarmEmail": ("ops@example.com", {}),
     "alarmPoolUtilizationPercent": ("90", {}), "alarmBorrowLatencyMs": ("20", {}),
     "alarmQueryLatencyMs": ("300", {}),

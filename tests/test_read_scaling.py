@@ -36,8 +36,9 @@ WATCHING_THE_DATABASE = {
 AURORA = {"dbTopology": "aurora"}
 MAZ = {"dbTopology": "multi-az-cluster", "azCount": 3}
 # prod sets dbMultiAz: true, which a cluster topology refuses: prod with a cluster turns it off.
-PROD_AURORA = {**AURORA, "dbMultiAz": False}
-PROD_MAZ = {**MAZ, "dbMultiAz": False}
+# Prod turns on Multi-AZ (an instance setting) and blue/green updates (instance only): a cluster needs neither.
+PROD_AURORA = {**AURORA, "dbMultiAz": False, "dbBlueGreenUpdate": False}
+PROD_MAZ = {**MAZ, "dbMultiAz": False, "dbBlueGreenUpdate": False}
 
 
 def problems(**config) -> list[str]:
@@ -236,7 +237,7 @@ def test_read_replicas_replicate_the_instance_encrypted_private_in_the_subnet_gr
 
 def test_replicas_follow_the_stack_s_protection_and_multi_az():
     dev = replicas(ok("dev", dbReadReplicas=1))[0]
-    prod = replicas(ok("prod", dbReadReplicas=1))[0]
+    prod = replicas(ok("prod", dbReadReplicas=1, dbBlueGreenUpdate=False))[0]
     assert (dev.inputs["deletionProtection"], dev.protect, dev.inputs["multiAz"]) == (False, False, False)
     assert (prod.inputs["deletionProtection"], prod.protect, prod.inputs["multiAz"]) == (True, True, True)
 
@@ -527,7 +528,7 @@ def test_topology_specific_outputs_are_exported_only_when_the_topology_has_them(
         ("dev", {**MAZ, "proxyReaderEndpoint": True}),
         ("prod", {**PROD_MAZ, "proxyReaderEndpoint": True}),
         ("dev", {"dbReadReplicas": 2}),
-        ("prod", {"dbReadReplicas": 2}),
+        ("prod", {"dbReadReplicas": 2, "dbBlueGreenUpdate": False}),
     ],
 )
 def test_every_topology_passes_the_policy_pack(stack, config):

@@ -483,6 +483,8 @@ def test_a_rotated_cluster_password_is_never_written_back():
     from plan.config import load_stack_config
     from plan.engine import run_program
 
-    run = run_program("prod", load_stack_config("prod", ["dbTopology=aurora", "dbMultiAz=false"]))
+    run = run_program(
+        "prod", load_stack_config("prod", ["dbTopology=aurora", "dbMultiAz=false", "dbBlueGreenUpdate=false"])
+    )
     assert run.error is None, run.error
     assert "masterPassword" in run.one(CLUSTER).ignore_changes
