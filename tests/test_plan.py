@@ -174,3 +174,41 @@ def test_make_plan_with_json_format_prints_only_json():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stack"] == "dev"
+
+
+def test_make_plan_json_is_only_json_even_when_make_first_creates_the_venv(tmp_path):
+    """In a fresh clone `make plan` first builds the venv; what that prints must not reach stdout.
+
+    A stand-in `python -m venv` (noisy on stdout, like pip) builds a venv whose python is this one, so the
+    Makefile's real venv recipe runs without the network."""
+    import shutil
+
+    fake = tmp_path / "fake-python"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'venv="$3"; mkdir -p "$venv/bin"\n'
+        f'printf \'#!/bin/sh\\nexec {sys.executable} "$@"\\n\' > "$venv/bin/python"\n'
+        'printf \'#!/bin/sh\\necho "pip noise on stdout"\\n\' > "$venv/bin/pip"\n'
+        'chmod +x "$venv/bin/python" "$venv/bin/pip"\n'
+        'echo "venv noise on stdout"\n'
+    )
+    fake.chmod(0o755)
+    venv = tmp_path / "venv"
+    result = subprocess.run(
+        [
+            shutil.which("make") or "make",
+            "--no-print-directory",
+            "plan",
+            "ARGS=--format json",
+            f"PYTHON={fake}",
+            f"VENV={venv}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (venv / "bin" / ".installed").exists(), result.stderr  # the venv recipe did run
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stack"] == "dev"
+    assert "noise" not in result.stdout and "creating" in result.stderr
