@@ -304,3 +304,58 @@ def test_keys_declared_without_default_and_not_set_are_reported_as_the_cli_does(
     assert cli_config_error(stack) == (
         f"validating stack config: Stack '{stack}' is missing configuration values 'aKey' and 'zKey'"
     )
+
+
+# --- what a user sees end to end (no warning or message injected by the test) ---------------------
+
+
+def test_a_misspelled_key_is_warned_about_in_the_plan_with_the_closest_declared_key(capsys):
+    code, out, _ = run_plan(capsys, "--config", "maxConectionsPercent=60")
+    assert code == 0
+    assert f"Warnings:\n  pulumi:pulumi:Stack (rds-proxy-dev):\n    warning: {WARNING}\n" in out
+    _, out, _ = run_plan(capsys, "--config", "maxConectionsPercent=60", "--format", "json")
+    assert json.loads(out)["warnings"] == [WARNING]
+
+
+def test_session_pinning_filters_hint_shows_forms_that_work(project, capsys):
+    from components.settings import ConfigError, parse_settings
+
+    with pytest.raises(ConfigError) as exc:
+        parse_settings({"sessionPinningFilters": "EXCLUDE_VARIABLE_SETS"}.get, "rds-proxy", "dev")
+    hint = str(exc.value)
+    stack_form = "rds-proxy:sessionPinningFilters: [EXCLUDE_VARIABLE_SETS]"
+    cli_form = "pulumi config set --path 'sessionPinningFilters[0]' EXCLUDE_VARIABLE_SETS"
+    assert stack_form in hint and cli_form in hint
+    # The stack-file form the hint shows is one the CLI's type check and the program both take.
+    stack = project(f"config:\n  aws:region: us-east-1\n  {stack_form}\n")
+    assert cli_config_error(stack) is None
+    assert run_plan(capsys, "--stack", stack)[0] == 0
+    # So does the plan's --config form for an array key (JSON), and the README shows both CLI forms.
+    json_list = 'sessionPinningFilters=["EXCLUDE_VARIABLE_SETS"]'
+    assert (
+        run_plan(capsys, "--stack", project("config:\n  aws:region: us-east-1\n"), "--config", json_list)[0]
+        == 0
+    )
+    readme = (ROOT / "README.md").read_text()
+    assert cli_form in readme and "--config 'sessionPinningFilters=[\"EXCLUDE_VARIABLE_SETS\"]'" in readme
+
+
+def _readme_plan_examples() -> list[tuple[str, str]]:
+    """`$ make plan ARGS="…"` blocks in the README: the arguments and the output shown under them."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    return re.findall(r'```\n\$ make plan ARGS="([^"]*)"\n(.*?)```', readme, flags=re.S)
+
+
+@pytest.mark.parametrize(("args", "shown"), _readme_plan_examples())
+def test_readme_plan_examples_are_what_the_plan_prints(capsys, args, shown):
+    import shlex
+
+    code, out, err = run_plan(capsys, *shlex.split(args))
+    assert code == 1
+    assert (out + err).strip() == shown.strip()
+
+
+def test_the_readme_shows_plan_examples():
+    assert len(_readme_plan_examples()) >= 2
