@@ -212,3 +212,23 @@ def test_make_plan_json_is_only_json_even_when_make_first_creates_the_venv(tmp_p
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stack"] == "dev"
     assert "noise" not in result.stdout and "creating" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        ("--config iamAuth=maybe", 'iamAuth: "maybe" is not allowed'),
+        ("--config azCount=3.0", "must be of type"),
+    ],
+)
+def test_through_make_a_failing_plan_is_a_failing_make(args, shown):
+    import shutil
+
+    result = subprocess.run(
+        [shutil.which("make") or "make", "--no-print-directory", "plan", f"ARGS={args}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and shown in result.stderr and result.stdout == ""

@@ -207,6 +207,14 @@ def test_a_region_in_the_table_gets_no_skip_note(capsys):
     assert "AZ check skipped" not in out
 
 
+def test_a_region_in_the_table_gets_its_own_azs_not_us_east_1s(capsys):
+    run = run_program("dev", load_stack_config("dev", ["aws:region=eu-west-1", "azCount=3"]))
+    zones = [s.inputs["availabilityZoneId"] for s in run.by_type("aws:ec2/subnet:Subnet")]
+    assert sorted(zones) == ["euw1-az1", "euw1-az2", "euw1-az3"]
+    code, _, err = run_plan(capsys, "--config", "aws:region=eu-west-1", "--config", "azCount=4")
+    assert code == 1 and "azCount: 4 is not allowed here; this region has 3 available AZs" in err
+
+
 # --- the program's warnings (pulumi.warn) ---------------------------------------------------------
 
 WARNING = "rds-proxy:maxConectionsPercent is not a declared configuration key and is ignored; did you mean maxConnectionsPercent?"
