@@ -143,6 +143,13 @@ def test_yaml_syntax_error_is_one_line_naming_file_and_line(project, capsys):
     assert "Traceback" not in err
 
 
+def test_a_yaml_syntax_error_names_the_line_it_is_on(project, capsys):
+    stack = project("config:\n  aws:region: us-east-1\n  rds-proxy:dbName: x: y\n")
+    code, _, err = run_plan(capsys, "--stack", stack)
+    assert code == 1
+    assert err == f"error: Pulumi.{stack}.yaml: line 3: mapping values are not allowed here\n"
+
+
 def test_config_that_is_not_a_mapping_names_its_line(project, capsys):
     stack = project("# comment\nconfig: just-a-string\n")
     code, _, err = run_plan(capsys, "--stack", stack)
