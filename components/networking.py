@@ -20,6 +20,8 @@ class NetworkSettings:
 
     vpc_cidr: str
     az_count: int
+    secrets_manager_endpoint: bool = False
+    """Create a Secrets Manager interface endpoint (something in the private subnets must reach it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,8 +32,6 @@ class NetworkingArgs:
     db_port: int
     replica_clients: bool = False
     """Also build the read replicas' group and the group of the clients that read them directly."""
-    secrets_manager_endpoint: bool = False
-    """Create a Secrets Manager interface endpoint (something in the private subnets must reach it)."""
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -177,7 +177,7 @@ class Networking(pulumi.ComponentResource):
         # The subnets have no route out; private DNS makes secretsmanager.<region>.amazonaws.com resolve here.
         self.secrets_manager_endpoint_security_group_id = None
         self.secrets_manager_endpoint = None
-        if args.secrets_manager_endpoint:
+        if s.secrets_manager_endpoint:
             endpoint_sg = aws.ec2.SecurityGroup(
                 f"{name}-secretsmanager-endpoint-sg",
                 vpc_id=vpc.id,

@@ -165,7 +165,7 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
     settings = Settings(
         project=project,
         stack=stack,
-        network=parse_network(p),
+        network=parse_network(p, security),
         credentials=credentials,
         database=database,
         proxy=proxy,
@@ -182,7 +182,7 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
     return settings
 
 
-def parse_network(p: _Parser) -> NetworkSettings:
+def parse_network(p: _Parser, security: SecuritySettings) -> NetworkSettings:
     vpc_cidr = p.string("vpcCidr")
     try:
         net = ipaddress.ip_network(vpc_cidr, strict=True)
@@ -190,7 +190,12 @@ def parse_network(p: _Parser) -> NetworkSettings:
             raise ValueError
     except ValueError:
         p.fail("vpcCidr", vpc_cidr, "an IPv4 network from /16 to /24 with no host bits set, e.g. 10.0.0.0/16")
-    return NetworkSettings(vpc_cidr=vpc_cidr, az_count=p.in_range("azCount", p.integer("azCount"), 2, 6))
+    return NetworkSettings(
+        vpc_cidr=vpc_cidr,
+        az_count=p.in_range("azCount", p.integer("azCount"), 2, 6),
+        # Something in the private subnets reads Secrets Manager: the rotation function (issue 14).
+        secrets_manager_endpoint=security.rotation,
+    )
 
 
 def _username(p: _Parser, key: str, max_length: int) -> str:
@@ -601,6 +606,8 @@ def parse_security(p: _Parser, prefix: str) -> SecuritySettings:
         db_log_exports=tuple(dict.fromkeys(e for e in exports if e in DB_LOG_EXPORTS)),
         secret_rotation_days=rotation,
         key_alias=f"alias/{prefix}",
+        # The proxy is named <prefix> and its alarms <proxyName>-<what> (components/monitoring.py).
+        alarm_prefix=prefix,
     )
 
 

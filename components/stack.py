@@ -84,7 +84,6 @@ class RdsProxyStack(pulumi.ComponentResource):
                 settings=s.network,
                 db_port=s.database.port,
                 replica_clients=s.database.read_replicas > 0,
-                secrets_manager_endpoint=s.rotation is not None,  # issue 14; issue 8 adds its own reason
             ),
             child,
         )
@@ -98,7 +97,6 @@ class RdsProxyStack(pulumi.ComponentResource):
             f"{name}-encryption",
             EncryptionArgs(
                 log_group_names=log_group_names,
-                alarm_prefix=s.proxy.name,
                 account_arn=net.vpc_arn,
                 settings=s.security,
             ),
@@ -172,7 +170,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                     vpc_arn=net.vpc_arn,
                     subnet_ids=net.private_subnet_ids,
                     db_security_group_id=net.db_security_group_id,
-                    db_port=s.database.port,
+                    db_port=db.port,
                     endpoint_security_group_id=net.secrets_manager_endpoint_security_group_id,
                     endpoint=net.secrets_manager_endpoint,
                     kms_key_arn=enc.key_arn,
