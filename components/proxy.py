@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy, secret_read_policy
-from components.target import ClusterTarget, DatabaseTarget, InstanceTarget
+from components.target import ClusterTarget, InstanceTarget, ProxyTargetChoice
 
 
 class PoolProfile(enum.Enum):
@@ -102,8 +102,9 @@ class ProxyArgs:
 
     subnet_ids: pulumi.Input[Sequence[str]]
     security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    target: DatabaseTarget
-    """Only the target registration waits for the database: the proxy itself builds while RDS does."""
+    target: ProxyTargetChoice
+    """Only the target registration waits for the database: the proxy itself builds while RDS does. A
+    `PendingTarget` (a standby's replica) registers nothing: no `ProxyTarget` is declared."""
     auths: Sequence[ProxyAuth]
     settings: ProxySettings
     role_moved_from: pulumi.Resource | None = None
@@ -113,7 +114,7 @@ class ProxyArgs:
 
 class Proxy(pulumi.ComponentResource):
     """RDS Proxy: TLS-only by default, auth entries and the role that reads exactly their secrets, its own log
-    group, pool from settings, and the database registered as its target."""
+    group, pool from settings, and the database registered as its target (none for a `PendingTarget`)."""
 
     proxy_name: pulumi.Output[str]
     """The proxy's name (the CloudWatch `ProxyName` dimension)."""

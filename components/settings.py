@@ -27,6 +27,7 @@ import yaml
 
 from components.credentials import CredentialsSettings
 from components.database import DatabaseSettings
+from components.dr import DrPrimarySettings, DrSettings, DrStandbySettings
 from components.networking import NetworkSettings
 from components.probe import ProbeSettings
 from components.proxy import (
@@ -90,13 +91,19 @@ class Settings:
     database: DatabaseSettings
     proxy: ProxySettings
     probe: ProbeSettings
+    dr: DrSettings | None
+    """None: no DR. A primary (`drRegion`) or a standby (`drPrimaryStack`)."""
 
     @staticmethod
     def from_config(config: pulumi.Config, project: str, stack: str) -> Settings:
-        """Read the project's config (as `pulumi up` passes it), warn about undeclared keys, and validate."""
+        """Read the project's config (as `pulumi up` passes it), warn about undeclared keys, and validate.
+
+        The DR rules compare against the stack's own region, so `aws:region` is read here too (the one key
+        outside the project namespace the settings use)."""
         for message in undeclared_key_warnings(_config_keys(), project):
             pulumi.warn(message)
-        return parse_settings(lambda key: config.get(key), project, stack)
+        region = pulumi.Config("aws").get("region")
+        return parse_settings(lambda key: config.get(key), project, stack, region=region)
 
 
 def resource_prefix(project: str, stack: str) -> str:
@@ -128,20 +135,26 @@ def undeclared_key_warnings(keys: Iterable[str], project: str) -> list[str]:
     return messages
 
 
-def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -> Settings:
-    """Parse raw config strings section by section; raise one ConfigError listing every bad key."""
+def parse_settings(
+    get: Callable[[str], str | None], project: str, stack: str, region: str | None = None
+) -> Settings:
+    """Parse raw config strings section by section; raise one ConfigError listing every bad key.
+
+    `region` is the stack's `aws:region` (None when not set: the provider then fails on its own)."""
     p = _Parser(get)
     prefix = resource_prefix(project, stack)
     proxy = parse_proxy(p, prefix)
     credentials = parse_credentials(p, proxy)
+    network = parse_network(p)
     settings = Settings(
         project=project,
         stack=stack,
-        network=parse_network(p),
+        network=network,
         credentials=credentials,
         database=parse_database(p, prefix),
         proxy=proxy,
         probe=parse_probe(p, prefix, credentials),
+        dr=parse_dr(p, project, region, network, credentials),
     )
     if p.problems:
         order = {key: i for i, key in enumerate(DECLARED)}
@@ -277,6 +290,58 @@ def parse_probe(p: _Parser, prefix: str, credentials: CredentialsSettings) -> Pr
         memory_size=p.in_range("probeMemorySize", p.integer("probeMemorySize"), 128, 10240),
         log_retention_days=LOG_RETENTION_DAYS,
     )
+
+
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+")
+_STACK_PART = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_dr(
+    p: _Parser, project: str, region: str | None, network: NetworkSettings, credentials: CredentialsSettings
+) -> DrSettings | None:
+    """The DR section: a primary (`drRegion`), a standby (`drPrimaryStack`, `drPromoted`) or None.
+
+    Only the rules config alone can decide are checked here; the ones that need the primary's outputs (its
+    drRegion names this stack's region, the VPC ranges don't overlap) are `components.dr.check_primary`,
+    run on the StackReference before any resource registers."""
+    dr_region = p.string("drRegion")
+    primary_stack = p.string("drPrimaryStack")
+    promoted = p.boolean("drPromoted")
+    if dr_region and not _REGION.fullmatch(dr_region):
+        p.fail("drRegion", dr_region, "an AWS region name such as us-west-2, or empty for no DR")
+    elif dr_region and dr_region == region:
+        p.fail(
+            "drRegion",
+            dr_region,
+            f"a region other than this stack's aws:region ({region}): the standby must survive its outage",
+        )
+    parts = primary_stack.split("/")
+    if primary_stack and not (len(parts) == 3 and all(_STACK_PART.fullmatch(x) for x in parts)):
+        p.fail(
+            "drPrimaryStack",
+            primary_stack,
+            f"a fully qualified stack name <organization>/{project}/<stack> (self-managed backends: "
+            f"organization/{project}/<stack>), or empty",
+        )
+    if dr_region and primary_stack:
+        p.fail(
+            "drPrimaryStack",
+            primary_stack,
+            "empty when drRegion is set: a stack is either a primary (drRegion) or a standby (drPrimaryStack)",
+        )
+    if promoted and not primary_stack:
+        p.fail("drPromoted", promoted, "false unless drPrimaryStack names this standby's primary stack")
+    if primary_stack:
+        return DrStandbySettings(
+            primary_stack=primary_stack,
+            promoted=promoted,
+            region=region or "",
+            vpc_cidr=network.vpc_cidr,
+            db_user=credentials.username,
+        )
+    if dr_region:
+        return DrPrimarySettings(region=dr_region)
+    return None
 
 
 class _Parser:

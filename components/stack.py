@@ -2,21 +2,38 @@
 
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
 master secret), database.py (the RDS instance), proxy.py (the proxy, its role, log group, pool and target),
-probe.py (the probe Lambda, its role and log group).
+probe.py (the probe Lambda, its role and log group), dr.py (a primary's DR-region key and secret replicas; a
+standby's replica in place of the database).
+
+Two shapes, one program: a primary (the database, its secrets, optionally replicated to a DR region) and a
+standby (`drPrimaryStack` set: the same network, proxy and probe around a cross-region read replica, reading
+the primary only through `PrimaryStack`, which `__main__.py` builds from a StackReference).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
 from components.credentials import Credentials, CredentialsArgs
 from components.database import Database, DatabaseArgs, require_rds_service_linked_role
+from components.dr import (
+    DrPrimarySettings,
+    DrReplication,
+    DrReplicationArgs,
+    DrStandbySettings,
+    PrimaryStack,
+    StandbyDatabase,
+    StandbyDatabaseArgs,
+    replica_secret_arns,
+)
 from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
-from components.proxy import Proxy, ProxyArgs
+from components.proxy import Proxy, ProxyArgs, ProxyAuth
 from components.settings import Settings
+from components.target import ProxyTargetChoice
 
 STACK_OUTPUTS: dict[str, str] = {
     "proxyEndpoint": "Hostname clients connect to (TLS, port 3306).",
@@ -28,15 +45,37 @@ STACK_OUTPUTS: dict[str, str] = {
     "probeFunctionName": "The probe Lambda to invoke.",
     "vpcId": "The VPC.",
     "privateSubnetIds": "The private subnets, one per Availability Zone.",
+    # DR (README "Disaster recovery: the standby stack"): only on stacks that take part in DR.
+    "dbArn": "DR stacks (both roles): the DB instance's ARN; a standby replicates from the primary's.",
+    "vpcCidr": "DR stacks (both roles): the VPC's range; a standby's must not overlap its primary's.",
+    "drRegion": "DR primary: the standby's region.",
+    "drReplicaSecretArns": "DR primary: database user -> ARN of that user's secret replica in drRegion.",
+    "drKeyArn": "DR primary: the KMS key (in drRegion) that encrypts the secret replicas.",
+    "drState": "DR standby: `standby` (a replica, proxy without target) or `promoted` (the proxy serves it).",
 }
 """The stack outputs users script against, by exported name: the one list (README and tests read it)."""
+DR_OUTPUTS = {"dbArn", "vpcCidr"}
+DR_PRIMARY_OUTPUTS = {"drRegion", "drReplicaSecretArns", "drKeyArn"}
+DR_STANDBY_OUTPUTS = {"drState"}
+
+
+def exported_outputs(s: Settings) -> set[str]:
+    """The STACK_OUTPUTS a stack with these settings exports."""
+    names = set(STACK_OUTPUTS) - DR_OUTPUTS - DR_PRIMARY_OUTPUTS - DR_STANDBY_OUTPUTS
+    if isinstance(s.dr, DrPrimarySettings):
+        names |= DR_OUTPUTS | DR_PRIMARY_OUTPUTS
+    elif isinstance(s.dr, DrStandbySettings):
+        names |= DR_OUTPUTS | DR_STANDBY_OUTPUTS
+    return names
 
 
 @dataclass(frozen=True, kw_only=True)
 class RdsProxyStackArgs:
-    """The validated settings of one stack."""
+    """The validated settings of one stack, and for a standby its primary's outputs."""
 
     settings: Settings
+    primary: PrimaryStack | None = None
+    """Required when `settings.dr` is a standby: read from a StackReference in `__main__.py`."""
 
 
 class RdsProxyStack(pulumi.ComponentResource):
@@ -52,33 +91,103 @@ class RdsProxyStack(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: RdsProxyStackArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("rdsproxy:index:RdsProxyStack", name, None, opts)
         s = args.settings
+        standby = s.dr if isinstance(s.dr, DrStandbySettings) else None
+        primary = args.primary
+        if standby is not None:
+            if primary is None:
+                raise ValueError("a DR standby needs its primary's outputs (RdsProxyStackArgs.primary)")
+            # Every resource is a descendant: none registers before the primary's outputs passed their checks.
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[primary.checked]))
+        super().__init__("rdsproxy:index:RdsProxyStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         require_rds_service_linked_role(pulumi.InvokeOptions(parent=self))
         net = Networking(f"{name}-net", NetworkingArgs(settings=s.network, db_port=s.database.port), child)
-        creds = Credentials(f"{name}-creds", CredentialsArgs(settings=s.credentials), child)
-        db = Database(
-            f"{name}-db",
-            DatabaseArgs(
-                subnet_group_name=net.db_subnet_group_name,
-                security_group_ids=[net.db_security_group_id],
-                username=creds.username,
-                password=creds.password,
-                settings=s.database,
-            ),
-            child,
-        )
+        dr_outputs: dict[str, pulumi.Output[Any]] = {}
+        if standby is not None and primary is not None:
+            replica = StandbyDatabase(
+                f"{name}-db",
+                StandbyDatabaseArgs(
+                    subnet_group_name=net.db_subnet_group_name,
+                    security_group_ids=[net.db_security_group_id],
+                    source_db_arn=primary.db_arn,
+                    settings=s.database,
+                    dr=standby,
+                ),
+                child,
+            )
+            user = s.credentials.username
+            master_secret_arn = primary.secret_arns.apply(lambda arns: arns[user])
+            # The replicas the primary keeps here, one per user it replicates (the master today; each
+            # `dbUsers` entry once that lands): same client auth as the primary's entries, DR-region ARNs.
+            auths = [
+                ProxyAuth(
+                    secret_arn=master_secret_arn,
+                    kms_key_arn=primary.key_arn,
+                    client_iam_auth=s.credentials.client_iam_auth,
+                    client_password_auth_type=s.credentials.client_password_auth_type,
+                    description="Master credentials (replica of the primary's secret)",
+                )
+            ]
+            target: ProxyTargetChoice = replica.target
+            role_moved_from = None
+            db_name = s.database.db_name
+            instance_id, address = replica.instance_id, replica.address
+            dr_outputs = {
+                "dbArn": replica.arn,
+                "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
+                "drState": pulumi.Output.from_input(standby.state.value),
+            }
+        else:
+            replication = None
+            if isinstance(s.dr, DrPrimarySettings):
+                replication = DrReplication(f"{name}-dr", DrReplicationArgs(settings=s.dr), child)
+            creds = Credentials(
+                f"{name}-creds",
+                CredentialsArgs(
+                    settings=s.credentials,
+                    replicas=replication.secret_replicas if replication is not None else (),
+                ),
+                child,
+            )
+            db = Database(
+                f"{name}-db",
+                DatabaseArgs(
+                    subnet_group_name=net.db_subnet_group_name,
+                    security_group_ids=[net.db_security_group_id],
+                    username=creds.username,
+                    password=creds.password,
+                    settings=s.database,
+                ),
+                child,
+            )
+            auths = creds.auths
+            target = db.target
+            role_moved_from = creds
+            db_name = db.db_name
+            instance_id, address = db.instance_id, db.address
+            master_secret_arn = creds.secret_arn
+            if replication is not None:
+                dr_outputs = {
+                    "dbArn": pulumi.Output.from_input(db.target.resource_arn),
+                    "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
+                    "drRegion": pulumi.Output.from_input(replication.region),
+                    # Every secret the proxy reads, by database user (merge hook: add the users' secrets).
+                    "drReplicaSecretArns": replica_secret_arns(
+                        {creds.username: creds.secret_arn}, replication.region
+                    ),
+                    "drKeyArn": replication.key_arn,
+                }
         proxy = Proxy(
             f"{name}-proxy",
             ProxyArgs(
                 subnet_ids=net.private_subnet_ids,
                 security_group_ids=[net.proxy_security_group_id],
-                target=db.target,
-                auths=creds.auths,
+                target=target,
+                auths=auths,
                 settings=s.proxy,
-                role_moved_from=creds,
+                role_moved_from=role_moved_from,
             ),
             child,
         )
@@ -89,8 +198,8 @@ class RdsProxyStack(pulumi.ComponentResource):
                 security_group_ids=[net.probe_security_group_id],
                 proxy_endpoint=proxy.endpoint,
                 proxy_arn=proxy.arn,
-                db_name=db.db_name,
-                db_port=db.port,
+                db_name=db_name,
+                db_port=s.database.port,
                 settings=s.probe,
             ),
             child,
@@ -100,13 +209,14 @@ class RdsProxyStack(pulumi.ComponentResource):
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
             "proxyArn": proxy.arn,
-            "dbInstanceId": db.instance_id,
-            "dbEndpoint": db.address,
-            "secretArn": creds.secret_arn,
+            "dbInstanceId": instance_id,
+            "dbEndpoint": address,
+            "secretArn": master_secret_arn,
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
+            **dr_outputs,
         }
-        if set(self.outputs) != set(STACK_OUTPUTS):
+        if set(self.outputs) != exported_outputs(s):
             raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")
         self.register_outputs(self.outputs)

@@ -21,6 +21,7 @@ KEYS = {
     "dbName", "dbUsername", "dbBackupRetentionDays", "dbMultiAz", "dbDeletionProtection",
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
 }  # fmt: skip
+KEYS |= {"drRegion", "drPrimaryStack", "drPromoted"}  # DR (tests/test_dr.py)
 
 
 def pool(run):
@@ -253,6 +254,9 @@ OTHER_VALUES = {
     "dbBackupRetentionDays": "10", "dbMultiAz": "true", "dbDeletionProtection": "true",
     "dbSkipFinalSnapshot": "false", "probeTimeout": "10", "probeMemorySize": "512",
 }  # fmt: skip
+OTHER_VALUES |= {"drRegion": "us-west-2", "drPrimaryStack": "o/rds-proxy/prod", "drPromoted": "true"}
+# Keys whose other value is valid only with another key set (given for both runs).
+ALONGSIDE = {"drPromoted": {"drPrimaryStack": "o/rds-proxy/prod"}}
 
 
 def test_the_program_takes_every_default_from_pulumi_yaml(monkeypatch):
@@ -260,10 +264,11 @@ def test_the_program_takes_every_default_from_pulumi_yaml(monkeypatch):
     from components import settings as settings_module
 
     assert set(OTHER_VALUES) == set(settings_module.DECLARED)
-    base = parse_settings(lambda _k: None, "rds-proxy", "dev")
     for key, value in OTHER_VALUES.items():
+        given = ALONGSIDE.get(key, {})
+        base = parse_settings(given.get, "rds-proxy", "dev")
         monkeypatch.setitem(settings_module.DEFAULTS, key, value)
-        assert parse_settings(lambda _k: None, "rds-proxy", "dev") != base, key
+        assert parse_settings(given.get, "rds-proxy", "dev") != base, key
         monkeypatch.undo()
 
 

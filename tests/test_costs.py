@@ -235,9 +235,11 @@ def test_diff_shows_the_cost_change(capsys):
     assert main(["--diff", "prod"]) == 0
     out = capsys.readouterr().out
     assert "~ rds-proxy-db-instance: 14.71 -> 29.42 (+14.71)" in out
-    assert "total: 37.01 -> 51.72 (+14.71)" in out
+    # prod also keeps its DR half (drRegion): a key in us-west-2 and a secret replica (tests/test_dr.py).
+    assert "~ rds-proxy-dr-key: 0.00 -> 1.00 (+1.00)" in out
+    assert "total: 37.01 -> 53.12 (+16.11)" in out
     doc = plan_json(capsys, "--diff", "prod")
-    assert doc["diff"]["monthly_cost_change_usd"] == pytest.approx(14.71)
+    assert doc["diff"]["monthly_cost_change_usd"] == pytest.approx(16.11)
 
 
 def test_readme_cost_table_is_the_one_the_plan_computes():

@@ -15,6 +15,12 @@ OUTPUTS = {
     "vpcId",
     "privateSubnetIds",
 }
+# A DR primary (`drRegion` set, e.g. prod) adds what its standby reads (tests/test_dr.py).
+DR_PRIMARY_OUTPUTS = {"dbArn", "vpcCidr", "drRegion", "drReplicaSecretArns", "drKeyArn"}
+
+
+def _is_dr_primary(run) -> bool:
+    return bool(run.by_type("rdsproxy:index:DrReplication"))
 
 
 def test_only_the_proxy_target_waits_for_the_instance(stack_run):
@@ -32,16 +38,21 @@ def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):
 def test_component_tree(stack_run):
     root = stack_run.one("rdsproxy:index:RdsProxyStack")
     children = {r.type for r in stack_run.resources if r.parent == root.urn}
-    assert children == {
-        f"rdsproxy:index:{c}" for c in ("Networking", "Credentials", "Database", "Proxy", "ProbeFunction")
-    }
+    dr = {"rdsproxy:index:DrReplication"} if _is_dr_primary(stack_run) else set()
+    assert (
+        children
+        == {
+            f"rdsproxy:index:{c}" for c in ("Networking", "Credentials", "Database", "Proxy", "ProbeFunction")
+        }
+        | dr
+    )
     for r in stack_run.resources:
         if r.custom:
             assert stack_run.by_urn(r.parent).type.startswith("rdsproxy:index:"), r.name
 
 
 def test_stack_exports_exactly_the_documented_outputs(stack_run):
-    assert set(stack_run.exports) == OUTPUTS
+    assert set(stack_run.exports) == OUTPUTS | (DR_PRIMARY_OUTPUTS if _is_dr_primary(stack_run) else set())
 
 
 def test_outputs_carry_the_deployed_values(stack_run):
