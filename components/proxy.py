@@ -218,6 +218,8 @@ class Proxy(pulumi.ComponentResource):
                     with_proxy, pulumi.ResourceOptions(depends_on=list(target.members))
                 ),
             )
+        # A PendingTarget (a standby's read replica) registers nothing: the proxy and its default target
+        # group stand by, and the target is declared once the database side hands over an InstanceTarget.
 
         self.proxy_name = proxy.name
         self.arn = proxy.arn

@@ -33,7 +33,6 @@ from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs, ProxyAuth
 from components.settings import Settings
-from components.target import ProxyTargetChoice
 
 STACK_OUTPUTS: dict[str, str] = {
     "proxyEndpoint": "Hostname clients connect to (TLS, port 3306).",
@@ -91,103 +90,58 @@ class RdsProxyStack(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: RdsProxyStackArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        s = args.settings
-        standby = s.dr if isinstance(s.dr, DrStandbySettings) else None
-        primary = args.primary
+        standby = args.settings.dr if isinstance(args.settings.dr, DrStandbySettings) else None
         if standby is not None:
-            if primary is None:
+            if args.primary is None:
                 raise ValueError("a DR standby needs its primary's outputs (RdsProxyStackArgs.primary)")
             # Every resource is a descendant: none registers before the primary's outputs passed their checks.
-            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[primary.checked]))
+            opts = pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[args.primary.checked])
+            )
         super().__init__("rdsproxy:index:RdsProxyStack", name, None, opts)
+        s = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
         require_rds_service_linked_role(pulumi.InvokeOptions(parent=self))
         net = Networking(f"{name}-net", NetworkingArgs(settings=s.network, db_port=s.database.port), child)
-        dr_outputs: dict[str, pulumi.Output[Any]] = {}
-        if standby is not None and primary is not None:
-            replica = StandbyDatabase(
-                f"{name}-db",
-                StandbyDatabaseArgs(
-                    subnet_group_name=net.db_subnet_group_name,
-                    security_group_ids=[net.db_security_group_id],
-                    source_db_arn=primary.db_arn,
-                    settings=s.database,
-                    dr=standby,
-                ),
-                child,
-            )
-            user = s.credentials.username
-            master_secret_arn = primary.secret_arns.apply(lambda arns: arns[user])
-            # The replicas the primary keeps here, one per user it replicates (the master today; each
-            # `dbUsers` entry once that lands): same client auth as the primary's entries, DR-region ARNs.
-            auths = [
-                ProxyAuth(
-                    secret_arn=master_secret_arn,
-                    kms_key_arn=primary.key_arn,
-                    client_iam_auth=s.credentials.client_iam_auth,
-                    client_password_auth_type=s.credentials.client_password_auth_type,
-                    description="Master credentials (replica of the primary's secret)",
-                )
-            ]
-            target: ProxyTargetChoice = replica.target
-            role_moved_from = None
-            db_name = s.database.db_name
-            instance_id, address = replica.instance_id, replica.address
-            dr_outputs = {
-                "dbArn": replica.arn,
-                "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
-                "drState": pulumi.Output.from_input(standby.state.value),
-            }
-        else:
-            replication = None
-            if isinstance(s.dr, DrPrimarySettings):
-                replication = DrReplication(f"{name}-dr", DrReplicationArgs(settings=s.dr), child)
-            creds = Credentials(
-                f"{name}-creds",
-                CredentialsArgs(
-                    settings=s.credentials,
-                    replicas=replication.secret_replicas if replication is not None else (),
-                ),
-                child,
-            )
-            db = Database(
-                f"{name}-db",
-                DatabaseArgs(
-                    subnet_group_name=net.db_subnet_group_name,
-                    security_group_ids=[net.db_security_group_id],
-                    username=creds.username,
-                    password=creds.password,
-                    settings=s.database,
-                ),
-                child,
-            )
-            auths = creds.auths
-            target = db.target
-            role_moved_from = creds
-            db_name = db.db_name
-            instance_id, address = db.instance_id, db.address
-            master_secret_arn = creds.secret_arn
-            if replication is not None:
-                dr_outputs = {
-                    "dbArn": pulumi.Output.from_input(db.target.resource_arn),
-                    "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
-                    "drRegion": pulumi.Output.from_input(replication.region),
-                    # Every secret the proxy reads, by database user (merge hook: add the users' secrets).
-                    "drReplicaSecretArns": replica_secret_arns(
-                        {creds.username: creds.secret_arn}, replication.region
-                    ),
-                    "drKeyArn": replication.key_arn,
-                }
+        if standby is not None and args.primary is not None:
+            # A standby has no database or secrets of its own: its own wiring, then done.
+            self.outputs = self._standby(name, s, standby, args.primary, net, child)
+            self.register_outputs(self.outputs)
+            return
+        replication = (
+            DrReplication(f"{name}-dr", DrReplicationArgs(settings=s.dr), child)
+            if isinstance(s.dr, DrPrimarySettings)
+            else None
+        )
+        creds = Credentials(
+            f"{name}-creds",
+            CredentialsArgs(
+                settings=s.credentials,
+                replicas=replication.secret_replicas if replication is not None else (),
+            ),
+            child,
+        )
+        db = Database(
+            f"{name}-db",
+            DatabaseArgs(
+                subnet_group_name=net.db_subnet_group_name,
+                security_group_ids=[net.db_security_group_id],
+                username=creds.username,
+                password=creds.password,
+                settings=s.database,
+            ),
+            child,
+        )
         proxy = Proxy(
             f"{name}-proxy",
             ProxyArgs(
                 subnet_ids=net.private_subnet_ids,
                 security_group_ids=[net.proxy_security_group_id],
-                target=target,
-                auths=auths,
+                target=db.target,
+                auths=creds.auths,
                 settings=s.proxy,
-                role_moved_from=role_moved_from,
+                role_moved_from=creds,
             ),
             child,
         )
@@ -198,8 +152,8 @@ class RdsProxyStack(pulumi.ComponentResource):
                 security_group_ids=[net.probe_security_group_id],
                 proxy_endpoint=proxy.endpoint,
                 proxy_arn=proxy.arn,
-                db_name=db_name,
-                db_port=s.database.port,
+                db_name=db.db_name,
+                db_port=db.port,
                 settings=s.probe,
             ),
             child,
@@ -209,14 +163,105 @@ class RdsProxyStack(pulumi.ComponentResource):
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
             "proxyArn": proxy.arn,
-            "dbInstanceId": instance_id,
-            "dbEndpoint": address,
-            "secretArn": master_secret_arn,
+            "dbInstanceId": db.instance_id,
+            "dbEndpoint": db.address,
+            "secretArn": creds.secret_arn,
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
-            **dr_outputs,
         }
+        if replication is not None:
+            self.outputs |= {
+                "dbArn": pulumi.Output.from_input(db.target.resource_arn),
+                "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
+                "drRegion": pulumi.Output.from_input(replication.region),
+                # Every secret the proxy reads, by database user. Merge hook (users): add each user's secret
+                # (and give those secrets `replicas=replication.secret_replicas` too).
+                "drReplicaSecretArns": replica_secret_arns(
+                    {creds.username: creds.secret_arn}, replication.region
+                ),
+                "drKeyArn": replication.key_arn,
+            }
         if set(self.outputs) != exported_outputs(s):
             raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")
         self.register_outputs(self.outputs)
+
+    def _standby(
+        self,
+        name: str,
+        s: Settings,
+        standby: DrStandbySettings,
+        primary: PrimaryStack,
+        net: Networking,
+        child: pulumi.ResourceOptions,
+    ) -> dict[str, pulumi.Output[Any]]:
+        """The DR standby around the network: the replica (`StandbyDatabase`), a proxy over the replicated
+        secrets with no target until promoted, and the probe. Same child names as the primary's, so the two
+        stacks read alike. Merge hooks: each `dbUsers` entry adds a ProxyAuth with
+        `primary.secret_arns[<user>]`; the monitoring component's replica-lag alarm takes `replica.instance_id`
+        while `replica.replicating`; end-to-end IAM's rds-db:connect takes the promoted `replica.target`'s
+        `resource_id` (the instance keeps its db-… id through promotion)."""
+        replica = StandbyDatabase(
+            f"{name}-db",
+            StandbyDatabaseArgs(
+                subnet_group_name=net.db_subnet_group_name,
+                security_group_ids=[net.db_security_group_id],
+                source_db_arn=primary.db_arn,
+                settings=s.database,
+                dr=standby,
+            ),
+            child,
+        )
+        user = s.credentials.username
+        secret_arn = primary.secret_arns.apply(lambda arns: arns[user])
+        # The primary's replica of each secret, in this region, with the same client auth as the primary's.
+        auths = [
+            ProxyAuth(
+                secret_arn=secret_arn,
+                kms_key_arn=primary.key_arn,
+                client_iam_auth=s.credentials.client_iam_auth,
+                client_password_auth_type=s.credentials.client_password_auth_type,
+                description="Master credentials (replica of the primary's secret)",
+            )
+        ]
+        proxy = Proxy(
+            f"{name}-proxy",
+            ProxyArgs(
+                subnet_ids=net.private_subnet_ids,
+                security_group_ids=[net.proxy_security_group_id],
+                target=replica.target,
+                auths=auths,
+                settings=s.proxy,
+            ),
+            child,
+        )
+        probe = ProbeFunction(
+            f"{name}-probe",
+            ProbeFunctionArgs(
+                subnet_ids=net.private_subnet_ids,
+                security_group_ids=[net.probe_security_group_id],
+                proxy_endpoint=proxy.endpoint,
+                proxy_arn=proxy.arn,
+                db_name=s.database.db_name,
+                db_port=s.database.port,
+                settings=s.probe,
+            ),
+            child,
+        )
+        outputs: dict[str, pulumi.Output[Any]] = {
+            "proxyEndpoint": proxy.endpoint,
+            "proxyName": proxy.proxy_name,
+            "proxyArn": proxy.arn,
+            "dbInstanceId": replica.instance_id,
+            "dbEndpoint": replica.address,
+            "secretArn": secret_arn,
+            "probeFunctionName": probe.function_name,
+            "vpcId": net.vpc_id,
+            "privateSubnetIds": net.private_subnet_ids,
+            "dbArn": replica.arn,
+            "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
+            "drState": pulumi.Output.from_input(standby.state.value),
+        }
+        if set(outputs) != exported_outputs(s):
+            raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")
+        return outputs
