@@ -22,6 +22,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.database import DatabaseSettings
+from components.iam import arn_part, assume_role_policy
 from components.target import EngineFamily, InstanceTarget, PendingTarget
 
 KEY_DELETION_WINDOW_DAYS = 30
@@ -230,6 +231,10 @@ class StandbyDatabaseArgs:
     (pulumi-aws `rds.Instance.replicate_source_db`)."""
     settings: DatabaseSettings
     dr: DrStandbySettings
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The stack key (components/encryption.py): the exported logs' log groups use it."""
+    account_arn: pulumi.Input[str] | None = None
+    """Any ARN of this stack's account (its partition names the AWS-managed monitoring policy)."""
 
 
 class StandbyDatabase(pulumi.ComponentResource):
@@ -275,8 +280,51 @@ class StandbyDatabase(pulumi.ComponentResource):
             suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=child)
             final_snapshot = suffix.hex.apply(lambda h: f"{s.final_snapshot_prefix}-{h}")
 
+        # The security controls of the primary's instance (issue 14), on the replica too: its exported logs'
+        # groups first (retention, the stack key), enhanced monitoring, its own parameter group (a cross-region
+        # replica may name one: CreateDBInstanceReadReplica, DBParameterGroupName).
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-{log}-logs",
+                name=group,
+                retention_in_days=s.log_retention_days,
+                kms_key_id=args.kms_key_arn,
+                opts=child,
+            )
+            for log, group in zip(s.log_exports, s.log_groups_of(s.identifier), strict=True)
+        ]
+        monitoring_role_arn: pulumi.Output[str] | None = None
+        if s.monitoring_interval:
+            role = aws.iam.Role(
+                f"{name}-monitoring-role",
+                description="Lets RDS enhanced monitoring publish OS metrics to CloudWatch Logs",
+                assume_role_policy=pulumi.Output.json_dumps(
+                    assume_role_policy("monitoring.rds.amazonaws.com")
+                ),
+                opts=child,
+            )
+            partition = pulumi.Output.from_input(args.account_arn or "arn:aws:").apply(
+                lambda a: arn_part(a, 1)
+            )
+            attachment = aws.iam.RolePolicyAttachment(
+                f"{name}-monitoring-policy",
+                role=role.name,
+                policy_arn=partition.apply(
+                    lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+                ),
+                opts=child,
+            )
+            monitoring_role_arn = pulumi.Output.all(role.arn, attachment.id).apply(lambda a: a[0])
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-params",
+            family=s.parameter_group_family,
+            description="MySQL parameters of the RDS Proxy stack's DR replica",
+            opts=child,
+        )
+
         instance = aws.rds.Instance(
             f"{name}-instance",
+            identifier=s.identifier,
             replicate_source_db=None if dr.promoted else args.source_db_arn,
             instance_class=s.instance_class,
             storage_type="gp3",
@@ -293,7 +341,16 @@ class StandbyDatabase(pulumi.ComponentResource):
             deletion_protection=s.deletion_protection,
             skip_final_snapshot=skip_final_snapshot,
             final_snapshot_identifier=final_snapshot,
-            opts=pulumi.ResourceOptions(parent=self, protect=s.deletion_protection),
+            parameter_group_name=parameters.name,
+            enabled_cloudwatch_logs_exports=list(s.log_exports) or None,
+            monitoring_interval=s.monitoring_interval,
+            monitoring_role_arn=monitoring_role_arn,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=s.deletion_protection,
+                depends_on=log_groups,
+                ignore_changes=["identifier"],
+            ),
         )
 
         self.instance_id = instance.identifier

@@ -28,6 +28,10 @@ class NetworkingArgs:
 
     settings: NetworkSettings
     db_port: int
+    replica_clients: bool = False
+    """Also build the read replicas' group and the group of the clients that read them directly."""
+    secrets_manager_endpoint: bool = False
+    """Create a Secrets Manager interface endpoint (something in the private subnets must reach it)."""
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -64,6 +68,15 @@ class Networking(pulumi.ComponentResource):
     """The proxy's ENIs sit in this group."""
     db_security_group_id: pulumi.Output[str]
     """The database instance sits in this group."""
+    replica_security_group_id: pulumi.Output[str] | None
+    """The read replicas sit in this group (only with `replica_clients`)."""
+    replica_clients_security_group_id: pulumi.Output[str] | None
+    """Clients that read the replicas directly sit in this group (only with `replica_clients`)."""
+    vpc_arn: pulumi.Output[str]
+    """The VPC's ARN (its partition, region and account are the stack's)."""
+    secrets_manager_endpoint_security_group_id: pulumi.Output[str] | None
+    """The Secrets Manager endpoint's group (clients add their own 443 rule to it); None without one."""
+    secrets_manager_endpoint: pulumi.Resource | None
 
     def __init__(self, name: str, args: NetworkingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rdsproxy:index:Networking", name, None, opts)
@@ -114,21 +127,30 @@ class Networking(pulumi.ComponentResource):
             opts=child,
         )
 
+        roles = [
+            ("probe", "Clients of the RDS Proxy (probe Lambda)"),
+            ("proxy", "RDS Proxy endpoints"),
+            ("db", "RDS database instance"),
+        ]
+        # Each hop opens only the DB port, only to the next group: (from, to, why).
+        hops = [
+            ("probe", "proxy", "Probe Lambda to RDS Proxy"),
+            ("proxy", "db", "RDS Proxy to the database"),
+        ]
+        if args.replica_clients:
+            # RDS Proxy cannot target a read replica, so replicas are read directly, by the clients placed in
+            # their own group; the database's group keeps admitting only the proxy.
+            roles += [
+                ("replica-clients", "Clients that read the RDS read replicas directly"),
+                ("replica", "RDS read replicas"),
+            ]
+            hops.append(("replica-clients", "replica", "Direct readers to the read replicas"))
         groups = {
             role: aws.ec2.SecurityGroup(
                 f"{name}-{role}-sg", vpc_id=vpc.id, description=description, opts=child
             )
-            for role, description in (
-                ("probe", "Clients of the RDS Proxy (probe Lambda)"),
-                ("proxy", "RDS Proxy endpoints"),
-                ("db", "RDS database instance"),
-            )
+            for role, description in roles
         }
-        # Each hop opens only the DB port, only to the next group: (from, to, why).
-        hops = (
-            ("probe", "proxy", "Probe Lambda to RDS Proxy"),
-            ("proxy", "db", "RDS Proxy to the database"),
-        )
         for source, target, why in hops:
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-{source}-to-{target}",
@@ -151,19 +173,50 @@ class Networking(pulumi.ComponentResource):
                 opts=child,
             )
 
+        # --- Secrets Manager interface endpoint (issue 14: rotation; issue 8's bootstrap needs it too) ----
+        # The subnets have no route out; private DNS makes secretsmanager.<region>.amazonaws.com resolve here.
+        self.secrets_manager_endpoint_security_group_id = None
+        self.secrets_manager_endpoint = None
+        if args.secrets_manager_endpoint:
+            endpoint_sg = aws.ec2.SecurityGroup(
+                f"{name}-secretsmanager-endpoint-sg",
+                vpc_id=vpc.id,
+                description="Secrets Manager interface endpoint",
+                opts=child,
+            )
+            self.secrets_manager_endpoint = aws.ec2.VpcEndpoint(
+                f"{name}-secretsmanager-endpoint",
+                vpc_id=vpc.id,
+                service_name=vpc.arn.apply(lambda a: f"com.amazonaws.{a.split(':')[3]}.secretsmanager"),
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[s.id for s in subnets],
+                security_group_ids=[endpoint_sg.id],
+                opts=child,
+            )
+            self.secrets_manager_endpoint_security_group_id = endpoint_sg.id
+        # --- end Secrets Manager endpoint ---------------------------------------------------------------
+
         self.vpc_id = vpc.id
+        self.vpc_arn = vpc.arn
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in subnets])
         self.db_subnet_group_name = subnet_group.name
         self.probe_security_group_id = groups["probe"].id
         self.proxy_security_group_id = groups["proxy"].id
         self.db_security_group_id = groups["db"].id
-        self.register_outputs(
-            {
-                "vpc_id": self.vpc_id,
-                "private_subnet_ids": self.private_subnet_ids,
-                "db_subnet_group_name": self.db_subnet_group_name,
-                "probe_security_group_id": self.probe_security_group_id,
-                "proxy_security_group_id": self.proxy_security_group_id,
-                "db_security_group_id": self.db_security_group_id,
-            }
+        self.replica_security_group_id = groups["replica"].id if args.replica_clients else None
+        self.replica_clients_security_group_id = (
+            groups["replica-clients"].id if args.replica_clients else None
         )
+        outputs = {
+            "vpc_id": self.vpc_id,
+            "private_subnet_ids": self.private_subnet_ids,
+            "db_subnet_group_name": self.db_subnet_group_name,
+            "probe_security_group_id": self.probe_security_group_id,
+            "proxy_security_group_id": self.proxy_security_group_id,
+            "db_security_group_id": self.db_security_group_id,
+        }
+        if args.replica_clients:
+            outputs["replica_security_group_id"] = groups["replica"].id
+            outputs["replica_clients_security_group_id"] = groups["replica-clients"].id
+        self.register_outputs(outputs)

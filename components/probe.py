@@ -29,6 +29,10 @@ class ProbeSettings:
     memory_size: int
     log_retention_days: int
 
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProbeFunctionArgs:
@@ -41,7 +45,11 @@ class ProbeFunctionArgs:
     db_name: str
     db_port: int
     settings: ProbeSettings
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the function's log group."""
     source_dir: Path = field(default=LAMBDA_SRC)
+    proxy_reader_endpoint: pulumi.Input[str] | None = None
+    """The proxy's READ_ONLY endpoint, when there is one (`{"endpoint": "reader"}` events connect to it)."""
 
 
 class ProbeFunction(pulumi.ComponentResource):
@@ -92,8 +100,9 @@ class ProbeFunction(pulumi.ComponentResource):
         ready.append(
             aws.cloudwatch.LogGroup(
                 f"{name}-logs",
-                name=f"/aws/lambda/{s.function_name}",
+                name=s.log_group_name,
                 retention_in_days=s.log_retention_days,
+                kms_key_id=args.kms_key_arn,
                 opts=child,
             )
         )
@@ -107,6 +116,8 @@ class ProbeFunction(pulumi.ComponentResource):
         }
         if s.iam_auth:
             environment["DB_AUTH"] = "iam"
+        if args.proxy_reader_endpoint is not None:
+            environment["PROXY_READER_ENDPOINT"] = args.proxy_reader_endpoint
         function = aws.lambda_.Function(
             f"{name}-function",
             name=s.function_name,

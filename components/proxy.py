@@ -94,6 +94,12 @@ class ProxySettings:
     iam_auth: IamAuth
     """`iamAuth`: whether clients must present IAM tokens (the default of every auth entry)."""
     log_retention_days: int
+    reader_endpoint: bool = False
+    """`proxyReaderEndpoint`: add a READ_ONLY endpoint (only for cluster targets; settings.py checks)."""
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/rds/proxy/{self.name}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +113,8 @@ class ProxyArgs:
     `PendingTarget` (a standby's replica) registers nothing: no `ProxyTarget` is declared."""
     auths: Sequence[ProxyAuth]
     settings: ProxySettings
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the proxy's log group (None: CloudWatch Logs' own encryption)."""
     role_moved_from: pulumi.Resource | None = None
     """The component that held the proxy's role and policy before the proxy owned its auth (Credentials, in
     stacks deployed before that change): aliases keep those deployed resources instead of replacing them."""
@@ -124,6 +132,8 @@ class Proxy(pulumi.ComponentResource):
     """Hostname clients connect to."""
     role_arn: pulumi.Output[str]
     """The proxy's role (trusted by rds.amazonaws.com)."""
+    reader_endpoint: pulumi.Output[str] | None
+    """Hostname of the READ_ONLY proxy endpoint (only with `reader_endpoint`)."""
 
     def __init__(self, name: str, args: ProxyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rdsproxy:index:Proxy", name, None, opts)
@@ -156,8 +166,9 @@ class Proxy(pulumi.ComponentResource):
         # Created first so the proxy never writes to an auto-created group that keeps logs forever.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/aws/rds/proxy/{s.name}",
+            name=s.log_group_name,
             retention_in_days=s.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         proxy = aws.rds.Proxy(
@@ -221,15 +232,34 @@ class Proxy(pulumi.ComponentResource):
         # A PendingTarget (a standby's read replica) registers nothing: the proxy and its default target
         # group stand by, and the target is declared once the database side hands over an InstanceTarget.
 
+        self.reader_endpoint = None
+        if s.reader_endpoint:
+            # Routes to the cluster's readers ("Using reader endpoints with Aurora clusters" in the Aurora
+            # user guide, "Proxy endpoints for Multi-AZ DB clusters" in the RDS user guide; an instance
+            # target fails every request, so settings.py refuses it). Same subnets and group as the proxy,
+            # so the clients that may reach the proxy may reach it, and nothing else. Billed like an
+            # interface VPC endpoint.
+            reader = aws.rds.ProxyEndpoint(
+                f"{name}-reader-endpoint",
+                db_proxy_name=proxy.name,
+                db_proxy_endpoint_name=f"{s.name}-reader",
+                target_role="READ_ONLY",
+                vpc_subnet_ids=args.subnet_ids,
+                vpc_security_group_ids=args.security_group_ids,
+                opts=with_proxy,
+            )
+            self.reader_endpoint = reader.endpoint
+
         self.proxy_name = proxy.name
         self.arn = proxy.arn
         self.endpoint = proxy.endpoint
         self.role_arn = role.arn
-        self.register_outputs(
-            {
-                "proxy_name": self.proxy_name,
-                "arn": self.arn,
-                "endpoint": self.endpoint,
-                "role_arn": self.role_arn,
-            }
-        )
+        outputs = {
+            "proxy_name": self.proxy_name,
+            "arn": self.arn,
+            "endpoint": self.endpoint,
+            "role_arn": self.role_arn,
+        }
+        if self.reader_endpoint is not None:
+            outputs["reader_endpoint"] = self.reader_endpoint
+        self.register_outputs(outputs)

@@ -1,13 +1,15 @@
 """RdsProxyStack: the whole deployment, a star of components wired output to input.
 
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
-master secret), database.py (the RDS instance), proxy.py (the proxy, its role, log group, pool and target),
-probe.py (the probe Lambda, its role and log group), dr.py (a primary's DR-region key and secret replicas; a
-standby's replica in place of the database).
+master secret), database.py (the RDS instance or cluster, and read replicas), proxy.py (the proxy, its role,
+log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group),
+encryption.py (the stack's KMS key), flow_logs.py (the VPC flow log), rotation.py (the master secret's
+rotation) and dr.py (a primary's DR-region key and secret replicas; a standby's replica in place of the
+database).
 
 Two shapes, one program: a primary (the database, its secrets, optionally replicated to a DR region) and a
-standby (`drPrimaryStack` set: the same network, proxy and probe around a cross-region read replica, reading
-the primary only through `PrimaryStack`, which `__main__.py` builds from a StackReference).
+standby (`drPrimaryStack` set: the same network, encryption, proxy and probe around a cross-region read
+replica, reading the primary only through `PrimaryStack`, which `__main__.py` builds from a StackReference).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import pulumi
 
 from components.credentials import Credentials, CredentialsArgs
-from components.database import Database, DatabaseArgs, require_rds_service_linked_role
+from components.database import ENGINE, Database, DatabaseArgs, require_rds_service_linked_role
 from components.dr import (
     DrPrimarySettings,
     DrReplication,
@@ -29,9 +31,12 @@ from components.dr import (
     StandbyDatabaseArgs,
     replica_secret_arns,
 )
+from components.encryption import Encryption, EncryptionArgs
+from components.flow_logs import FlowLogs, FlowLogsArgs
 from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs, ProxyAuth
+from components.rotation import Rotation, RotationArgs
 from components.settings import Settings
 
 STACK_OUTPUTS: dict[str, str] = {
@@ -44,6 +49,12 @@ STACK_OUTPUTS: dict[str, str] = {
     "probeFunctionName": "The probe Lambda to invoke.",
     "vpcId": "The VPC.",
     "privateSubnetIds": "The private subnets, one per Availability Zone.",
+    # Read scaling: exported only when the topology and config have them (README, "Read scaling").
+    "dbReplicaEndpoints": "instance with dbReadReplicas > 0: the read replicas' hostnames (read directly).",
+    "replicaClientSecurityGroupId": "instance with dbReadReplicas > 0: the group for direct replica readers.",
+    "dbClusterId": "aurora, multi-az-cluster: the DB cluster identifier.",
+    "dbReaderEndpoint": "aurora, multi-az-cluster: the cluster's own reader endpoint (bypasses the proxy).",
+    "proxyReaderEndpoint": "proxyReaderEndpoint: true: the proxy's READ_ONLY endpoint (TLS, port 3306).",
     # DR (README "Disaster recovery: the standby stack"): only on stacks that take part in DR.
     "dbArn": "DR stacks (both roles): the DB instance's ARN; a standby replicates from the primary's.",
     "vpcCidr": "DR stacks (both roles): the VPC's range; a standby's must not overlap its primary's.",
@@ -52,20 +63,9 @@ STACK_OUTPUTS: dict[str, str] = {
     "drKeyArn": "DR primary: the KMS key (in drRegion) that encrypts the secret replicas.",
     "drState": "DR standby: `standby` (a replica, proxy without target) or `promoted` (the proxy serves it).",
 }
-"""The stack outputs users script against, by exported name: the one list (README and tests read it)."""
-DR_OUTPUTS = {"dbArn", "vpcCidr"}
-DR_PRIMARY_OUTPUTS = {"drRegion", "drReplicaSecretArns", "drKeyArn"}
-DR_STANDBY_OUTPUTS = {"drState"}
-
-
-def exported_outputs(s: Settings) -> set[str]:
-    """The STACK_OUTPUTS a stack with these settings exports."""
-    names = set(STACK_OUTPUTS) - DR_OUTPUTS - DR_PRIMARY_OUTPUTS - DR_STANDBY_OUTPUTS
-    if isinstance(s.dr, DrPrimarySettings):
-        names |= DR_OUTPUTS | DR_PRIMARY_OUTPUTS
-    elif isinstance(s.dr, DrStandbySettings):
-        names |= DR_OUTPUTS | DR_STANDBY_OUTPUTS
-    return names
+"""The stack outputs users script against, by exported name: the one list (README and tests read it).
+For `instance`, dbInstanceId and dbEndpoint are the instance's; for clusters dbEndpoint is the cluster's
+writer endpoint and dbInstanceId is not exported."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +81,8 @@ class RdsProxyStack(pulumi.ComponentResource):
     """RDS MySQL behind RDS Proxy, credentials in Secrets Manager, and a probe Lambda, in a private VPC.
 
     Deploy graph: the database (10-15 min) and the proxy (3-5 min) build in parallel; only the proxy
-    target waits for the instance, and the probe waits only for the proxy.
+    target waits for the instance (for a cluster: for the cluster and its instances), and the probe waits
+    only for the proxy.
     """
 
     outputs: dict[str, pulumi.Output]
@@ -103,13 +104,34 @@ class RdsProxyStack(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         require_rds_service_linked_role(pulumi.InvokeOptions(parent=self))
-        net = Networking(f"{name}-net", NetworkingArgs(settings=s.network, db_port=s.database.port), child)
+        net = Networking(
+            f"{name}-net",
+            NetworkingArgs(
+                settings=s.network,
+                db_port=s.database.port,
+                replica_clients=s.database.read_replicas > 0,
+                secrets_manager_endpoint=s.rotation is not None,  # issue 14; issue 8 adds its own reason
+            ),
+            child,
+        )
+        # --- security (issue 14): the key first; everything that stores data is encrypted with it ---------
+        log_group_names = [s.proxy.log_group_name, s.probe.log_group_name, *s.database.log_group_names]
+        if s.flow_logs is not None:
+            log_group_names.append(s.flow_logs.log_group_name)
+        if s.rotation is not None:
+            log_group_names.append(s.rotation.log_group_name)
+        enc = Encryption(
+            f"{name}-encryption",
+            EncryptionArgs(log_group_names=log_group_names, account_arn=net.vpc_arn, settings=s.security),
+            child,
+        )
+        # --- end security --------------------------------------------------------------------------------
         if standby is not None and args.primary is not None:
             # A standby has no database or secrets of its own: its own wiring, then done.
-            self.outputs = self._standby(name, s, standby, args.primary, net, child)
+            self.outputs = self._standby(name, s, standby, args.primary, net, enc, child)
             self.register_outputs(self.outputs)
             return
-        replication = (
+        replication = (  # DR primary (issue 12): a key in drRegion; every secret replicates there
             DrReplication(f"{name}-dr", DrReplicationArgs(settings=s.dr), child)
             if isinstance(s.dr, DrPrimarySettings)
             else None
@@ -118,6 +140,7 @@ class RdsProxyStack(pulumi.ComponentResource):
             f"{name}-creds",
             CredentialsArgs(
                 settings=s.credentials,
+                kms_key_arn=enc.key_arn,
                 replicas=replication.secret_replicas if replication is not None else (),
             ),
             child,
@@ -130,9 +153,15 @@ class RdsProxyStack(pulumi.ComponentResource):
                 username=creds.username,
                 password=creds.password,
                 settings=s.database,
+                replica_security_group_ids=None
+                if net.replica_security_group_id is None
+                else [net.replica_security_group_id],
+                kms_key_arn=enc.key_arn,
+                account_arn=net.vpc_arn,
             ),
             child,
         )
+        creds.store(host=db.address, port=db.port, db_name=db.db_name, engine=ENGINE)
         proxy = Proxy(
             f"{name}-proxy",
             ProxyArgs(
@@ -141,6 +170,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 target=db.target,
                 auths=creds.auths,
                 settings=s.proxy,
+                kms_key_arn=enc.key_arn,
                 role_moved_from=creds,
             ),
             child,
@@ -155,11 +185,41 @@ class RdsProxyStack(pulumi.ComponentResource):
                 db_name=db.db_name,
                 db_port=db.port,
                 settings=s.probe,
+                proxy_reader_endpoint=proxy.reader_endpoint,
+                kms_key_arn=enc.key_arn,
             ),
             child,
         )
+        # --- security (issue 14): flow logs and rotation, both optional sections -------------------------
+        if s.flow_logs is not None:
+            FlowLogs(
+                f"{name}-flow-logs",
+                FlowLogsArgs(
+                    vpc_id=net.vpc_id, vpc_arn=net.vpc_arn, kms_key_arn=enc.key_arn, settings=s.flow_logs
+                ),
+                child,
+            )
+        if s.rotation is not None:
+            assert net.secrets_manager_endpoint is not None and net.secrets_manager_endpoint_security_group_id
+            Rotation(
+                f"{name}-rotation",
+                RotationArgs(
+                    secret_arns=[creds.secret_arn],  # issue 8: the users' secrets join this list
+                    vpc_id=net.vpc_id,
+                    vpc_arn=net.vpc_arn,
+                    subnet_ids=net.private_subnet_ids,
+                    db_security_group_id=net.db_security_group_id,
+                    db_port=s.database.port,
+                    endpoint_security_group_id=net.secrets_manager_endpoint_security_group_id,
+                    endpoint=net.secrets_manager_endpoint,
+                    kms_key_arn=enc.key_arn,
+                    settings=s.rotation,
+                ),
+                child,
+            )
+        # --- end security --------------------------------------------------------------------------------
 
-        self.outputs = {
+        outputs: dict[str, pulumi.Output | None] = {
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
             "proxyArn": proxy.arn,
@@ -169,9 +229,14 @@ class RdsProxyStack(pulumi.ComponentResource):
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
+            "dbReplicaEndpoints": db.replica_endpoints,
+            "replicaClientSecurityGroupId": net.replica_clients_security_group_id,
+            "dbClusterId": db.cluster_id,
+            "dbReaderEndpoint": db.reader_endpoint,
+            "proxyReaderEndpoint": proxy.reader_endpoint,
         }
         if replication is not None:
-            self.outputs |= {
+            outputs |= {
                 "dbArn": pulumi.Output.from_input(db.target.resource_arn),
                 "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
                 "drRegion": pulumi.Output.from_input(replication.region),
@@ -182,8 +247,10 @@ class RdsProxyStack(pulumi.ComponentResource):
                 ),
                 "drKeyArn": replication.key_arn,
             }
-        if set(self.outputs) != exported_outputs(s):
-            raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")
+        # A topology without an output doesn't export it (rather than exporting null).
+        self.outputs = {k: v for k, v in outputs.items() if v is not None}
+        if not set(self.outputs) <= set(STACK_OUTPUTS):
+            raise AssertionError("STACK_OUTPUTS must list every exported output")
         self.register_outputs(self.outputs)
 
     def _standby(
@@ -193,14 +260,16 @@ class RdsProxyStack(pulumi.ComponentResource):
         standby: DrStandbySettings,
         primary: PrimaryStack,
         net: Networking,
+        enc: Encryption,
         child: pulumi.ResourceOptions,
     ) -> dict[str, pulumi.Output[Any]]:
-        """The DR standby around the network: the replica (`StandbyDatabase`), a proxy over the replicated
-        secrets with no target until promoted, and the probe. Same child names as the primary's, so the two
-        stacks read alike. Merge hooks: each `dbUsers` entry adds a ProxyAuth with
-        `primary.secret_arns[<user>]`; the monitoring component's replica-lag alarm takes `replica.instance_id`
-        while `replica.replicating`; end-to-end IAM's rds-db:connect takes the promoted `replica.target`'s
-        `resource_id` (the instance keeps its db-… id through promotion)."""
+        """The DR standby around the network and the stack key: the replica (`StandbyDatabase`), a proxy over
+        the replicated secrets with no target until promoted, the probe and the flow logs. No rotation: the
+        primary rotates its secrets and Secrets Manager copies each new value to the replicas. Same child
+        names as the primary's, so the two stacks read alike. Merge hooks: each `dbUsers` entry adds a
+        ProxyAuth with `primary.secret_arns[<user>]`; the monitoring component's replica-lag alarm takes
+        `replica.instance_id` while `replica.replicating`; end-to-end IAM's rds-db:connect takes the promoted
+        `replica.target`'s `resource_id` (the instance keeps its db-… id through promotion)."""
         replica = StandbyDatabase(
             f"{name}-db",
             StandbyDatabaseArgs(
@@ -209,6 +278,8 @@ class RdsProxyStack(pulumi.ComponentResource):
                 source_db_arn=primary.db_arn,
                 settings=s.database,
                 dr=standby,
+                kms_key_arn=enc.key_arn,
+                account_arn=net.vpc_arn,
             ),
             child,
         )
@@ -232,6 +303,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 target=replica.target,
                 auths=auths,
                 settings=s.proxy,
+                kms_key_arn=enc.key_arn,
             ),
             child,
         )
@@ -245,9 +317,18 @@ class RdsProxyStack(pulumi.ComponentResource):
                 db_name=s.database.db_name,
                 db_port=s.database.port,
                 settings=s.probe,
+                kms_key_arn=enc.key_arn,
             ),
             child,
         )
+        if s.flow_logs is not None:
+            FlowLogs(
+                f"{name}-flow-logs",
+                FlowLogsArgs(
+                    vpc_id=net.vpc_id, vpc_arn=net.vpc_arn, kms_key_arn=enc.key_arn, settings=s.flow_logs
+                ),
+                child,
+            )
         outputs: dict[str, pulumi.Output[Any]] = {
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
@@ -262,6 +343,6 @@ class RdsProxyStack(pulumi.ComponentResource):
             "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
             "drState": pulumi.Output.from_input(standby.state.value),
         }
-        if set(outputs) != exported_outputs(s):
-            raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")
+        if not set(outputs) <= set(STACK_OUTPUTS):
+            raise AssertionError("STACK_OUTPUTS must list every exported output")
         return outputs

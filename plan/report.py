@@ -24,6 +24,13 @@ MINUTES = {
     "aws:rds/proxy:Proxy": 4.0,
     "aws:rds/proxyTarget:ProxyTarget": 1.0,
     "aws:lambda/function:Function": 1.0,
+    # Read scaling. AWS publishes no creation times for these; estimates, not measurements: an Aurora
+    # instance like the recipe's RDS instance (10-15 min), the Aurora cluster resource a few minutes before
+    # any instance exists (a Multi-AZ DB cluster builds its three instances inside this one resource and
+    # takes longer than this), a proxy endpoint like the proxy's own network setup (3-5 min).
+    "aws:rds/cluster:Cluster": 5.0,
+    "aws:rds/clusterInstance:ClusterInstance": 10.0,
+    "aws:rds/proxyEndpoint:ProxyEndpoint": 3.0,
 }
 
 # The settings reviewers look at, per resource type (camelCase input names).
@@ -52,7 +59,15 @@ KEY_SETTINGS: Mapping[str, tuple[str, ...]] = {
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
     "aws:rds/proxy:Proxy": ("name", "engineFamily", "requireTls", "idleClientTimeout", "debugLogging", "auths"),
     "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": ("connectionPoolConfig",),
-    "aws:rds/proxyTarget:ProxyTarget": ("dbInstanceIdentifier",),
+    "aws:rds/proxyTarget:ProxyTarget": ("dbInstanceIdentifier", "dbClusterIdentifier"),
+    "aws:rds/cluster:Cluster": (
+        "engine", "engineVersion", "dbClusterInstanceClass", "storageType", "allocatedStorage",
+        "storageEncrypted", "publiclyAccessible", "backupRetentionPeriod", "deletionProtection",
+        "skipFinalSnapshot", "serverlessv2ScalingConfiguration", "databaseName", "masterUsername",
+        "masterPassword"),
+    "aws:rds/clusterInstance:ClusterInstance": (
+        "engine", "engineVersion", "instanceClass", "publiclyAccessible"),
+    "aws:rds/proxyEndpoint:ProxyEndpoint": ("dbProxyEndpointName", "targetRole"),
     "aws:lambda/function:Function": ("name", "runtime", "handler", "timeout", "memorySize", "environment"),
 }  # fmt: skip
 
@@ -84,6 +99,21 @@ def shown(value: Any, invented: Mapping[str, str]) -> Any:
 
 def planned_inputs(run: ProgramRun, resource: Resource) -> dict[str, Any]:
     return shown(resource.inputs, run.invented)
+
+
+def policy_resources(run: ProgramRun) -> list[dict[str, Any]]:
+    """The run's resources as the policy pack's `evaluate` reads them (URNs and dependencies for the
+    stack-level rules: a VPC's flow log is another resource that depends on it)."""
+    return [
+        {
+            "type": r.type,
+            "name": r.name,
+            "inputs": planned_inputs(run, r),
+            "urn": r.urn,
+            "dependencies": sorted(run.waits_for(r)),
+        }
+        for r in run.resources
+    ]
 
 
 def critical_path(run: ProgramRun) -> tuple[float, list[Resource]]:

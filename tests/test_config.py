@@ -20,6 +20,13 @@ KEYS = {
     "iamAuth", "vpcCidr", "azCount", "dbInstanceClass", "dbEngineVersion", "dbAllocatedStorage",
     "dbName", "dbUsername", "dbBackupRetentionDays", "dbMultiAz", "dbDeletionProtection",
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
+    # security (issue 14)
+    "kmsKeyArn", "logRetentionDays", "dbMonitoringInterval", "dbLogExports", "vpcFlowLogs", "secretRotationDays",
+    "dbInstanceIdentifier",
+}  # fmt: skip
+KEYS |= {  # read scaling (issue 9)
+    "dbTopology", "dbReaderCount", "dbReaderInstanceClass", "dbServerlessMinCapacity",
+    "dbServerlessMaxCapacity", "proxyReaderEndpoint", "dbReadReplicas",
 }  # fmt: skip
 KEYS |= {"drRegion", "drPrimaryStack", "drPromoted"}  # DR (tests/test_dr.py)
 
@@ -244,19 +251,33 @@ def test_secure_stack_values_are_masked_not_passed_on(tmp_path):
 
 # --- Defaults are written once (Pulumi.yaml) and every declared key is read by one section ---------------
 
-# A valid value different from each key's Pulumi.yaml default.
-OTHER_VALUES = {
-    "poolProfile": "steady", "idleClientTimeout": "600", "maxConnectionsPercent": "60",
-    "maxIdleConnectionsPercent": "5", "connectionBorrowTimeout": "10", "initQuery": "SET time_zone = '+00:00'",
-    "sessionPinningFilters": '["EXCLUDE_VARIABLE_SETS"]', "requireTls": "false", "debugLogging": "true",
-    "iamAuth": "DISABLED", "vpcCidr": "10.9.0.0/16", "azCount": "3", "dbInstanceClass": "db.t4g.small",
-    "dbEngineVersion": "8.4", "dbAllocatedStorage": "50", "dbName": "orders", "dbUsername": "app_admin",
-    "dbBackupRetentionDays": "10", "dbMultiAz": "true", "dbDeletionProtection": "true",
-    "dbSkipFinalSnapshot": "false", "probeTimeout": "10", "probeMemorySize": "512",
+# A valid value different from each key's Pulumi.yaml default, with the other keys it needs to be valid.
+OTHER_VALUES: dict[str, tuple[str, dict[str, str]]] = {
+    "poolProfile": ("steady", {}), "idleClientTimeout": ("600", {}), "maxConnectionsPercent": ("60", {}),
+    "maxIdleConnectionsPercent": ("5", {}), "connectionBorrowTimeout": ("10", {}),
+    "initQuery": ("SET time_zone = '+00:00'", {}), "sessionPinningFilters": ('["EXCLUDE_VARIABLE_SETS"]', {}),
+    "requireTls": ("false", {}), "debugLogging": ("true", {}), "iamAuth": ("DISABLED", {}),
+    "vpcCidr": ("10.9.0.0/16", {}), "azCount": ("3", {}), "dbInstanceClass": ("db.t4g.small", {}),
+    "dbEngineVersion": ("8.4", {}), "dbAllocatedStorage": ("50", {}), "dbName": ("orders", {}),
+    "dbUsername": ("app_admin", {}), "dbBackupRetentionDays": ("10", {}), "dbMultiAz": ("true", {}),
+    "dbDeletionProtection": ("true", {}), "dbSkipFinalSnapshot": ("false", {}), "probeTimeout": ("10", {}),
+    "probeMemorySize": ("512", {}),
+    "dbTopology": ("aurora", {}), "dbReaderCount": ("2", {"dbTopology": "aurora"}),
+    "dbReaderInstanceClass": ("db.r6g.large", {"dbTopology": "aurora"}),
+    "dbServerlessMinCapacity": ("1", {"dbTopology": "aurora", "dbInstanceClass": "db.serverless"}),
+    "dbServerlessMaxCapacity": ("8", {"dbTopology": "aurora", "dbInstanceClass": "db.serverless"}),
+    "proxyReaderEndpoint": ("true", {"dbTopology": "aurora"}), "dbReadReplicas": ("1", {}),
+    # security (issue 14)
+    "kmsKeyArn": ("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
+    "logRetentionDays": ("90", {}), "dbMonitoringInterval": ("0", {}), "dbLogExports": ('["error"]', {}),
+    "vpcFlowLogs": ("ALL", {}), "secretRotationDays": ("7", {}),
+    "dbInstanceIdentifier": ("rds-proxy-db-instance-1a2b3c4", {}),
 }  # fmt: skip
-OTHER_VALUES |= {"drRegion": "us-west-2", "drPrimaryStack": "o/rds-proxy/prod", "drPromoted": "true"}
-# Keys whose other value is valid only with another key set (given for both runs).
-ALONGSIDE = {"drPromoted": {"drPrimaryStack": "o/rds-proxy/prod"}}
+OTHER_VALUES |= {  # DR (issue 12)
+    "drRegion": ("us-west-2", {}),
+    "drPrimaryStack": ("o/rds-proxy/prod", {}),
+    "drPromoted": ("true", {"drPrimaryStack": "o/rds-proxy/prod"}),
+}
 
 
 def test_the_program_takes_every_default_from_pulumi_yaml(monkeypatch):
@@ -264,11 +285,10 @@ def test_the_program_takes_every_default_from_pulumi_yaml(monkeypatch):
     from components import settings as settings_module
 
     assert set(OTHER_VALUES) == set(settings_module.DECLARED)
-    for key, value in OTHER_VALUES.items():
-        given = ALONGSIDE.get(key, {})
-        base = parse_settings(given.get, "rds-proxy", "dev")
+    for key, (value, context) in OTHER_VALUES.items():
+        base = parse_settings(context.get, "rds-proxy", "dev")
         monkeypatch.setitem(settings_module.DEFAULTS, key, value)
-        assert parse_settings(given.get, "rds-proxy", "dev") != base, key
+        assert parse_settings(context.get, "rds-proxy", "dev") != base, key
         monkeypatch.undo()
 
 

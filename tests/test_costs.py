@@ -228,7 +228,7 @@ def test_text_plan_prints_the_cost_table_and_total(capsys):
     out = capsys.readouterr().out
     assert "Estimated monthly cost:" in out
     assert "rds-proxy-proxy-proxy" in out.split("Estimated monthly cost:")[1]
-    assert "  Total: $37.01 per month (estimate)" in out
+    assert "  Total: $38.01 per month (estimate)" in out
 
 
 def test_diff_shows_the_cost_change(capsys):
@@ -237,9 +237,9 @@ def test_diff_shows_the_cost_change(capsys):
     assert "~ rds-proxy-db-instance: 14.71 -> 29.42 (+14.71)" in out
     # prod also keeps its DR half (drRegion): a key in us-west-2 and a secret replica (tests/test_dr.py).
     assert "~ rds-proxy-dr-key: 0.00 -> 1.00 (+1.00)" in out
-    assert "total: 37.01 -> 53.12 (+16.11)" in out
+    assert "total: 38.01 -> 68.72 (+30.71)" in out
     doc = plan_json(capsys, "--diff", "prod")
-    assert doc["diff"]["monthly_cost_change_usd"] == pytest.approx(16.11)
+    assert doc["diff"]["monthly_cost_change_usd"] == pytest.approx(30.71)
 
 
 def test_readme_cost_table_is_the_one_the_plan_computes():

@@ -85,7 +85,7 @@ def test_replica_replicates_the_primary_instance_by_arn_encrypted_with_a_dr_regi
     source = replica.inputs["replicateSourceDb"]
     assert source == prod.exports["dbArn"] == prod.one(INSTANCE).outputs["arn"]
     assert source.startswith(f"arn:aws:rds:{PRIMARY_REGION}:") and source != prod.exports["dbInstanceId"]
-    key = run.one("aws:kms/key:Key")
+    key = run.named("rds-proxy-db-key")  # the replica's own (the stack key encrypts logs and the topic)
     assert replica.inputs["kmsKeyId"] == key.outputs["arn"]
     assert ARN.match(key.outputs["arn"]).group(1) == DR_REGION
     assert key.inputs["enableKeyRotation"] is True
@@ -97,6 +97,24 @@ def test_replica_replicates_the_primary_instance_by_arn_encrypted_with_a_dr_regi
     assert replica.inputs["dbSubnetGroupName"] == run.one("aws:rds/subnetGroup:SubnetGroup").outputs["name"]
     # AWS refuses a final snapshot of a read replica.
     assert replica.inputs["skipFinalSnapshot"] is True and "finalSnapshotIdentifier" not in replica.inputs
+
+
+def test_replica_carries_the_primarys_security_controls():
+    run = ok("dr")
+    replica = run.one(INSTANCE)
+    groups = {g.inputs["name"]: g for g in run.by_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert replica.inputs["identifier"] == "rds-proxy-dr-db"
+    assert replica.inputs["enabledCloudwatchLogsExports"] == ["error", "slowquery"]
+    for log in ("error", "slowquery"):
+        group = groups[f"/aws/rds/instance/rds-proxy-dr-db/{log}"]
+        assert group.inputs["retentionInDays"] == 365 and group.inputs["kmsKeyId"]
+        assert run.depends_on(replica, group)
+    assert replica.inputs["monitoringInterval"] == 60 and replica.inputs["monitoringRoleArn"]
+    assert (
+        replica.inputs["parameterGroupName"]
+        == run.one("aws:rds/parameterGroup:ParameterGroup").outputs["name"]
+    )
+    assert "identifier" in replica.ignore_changes
 
 
 @pytest.mark.parametrize("protect", [True, False])
@@ -164,7 +182,7 @@ def test_primary_replicates_every_secret_to_the_dr_region_with_a_rotating_key_th
     provider = prod.one("pulumi:providers:aws")
     assert provider.inputs["region"] == DR_REGION
     assert prod.by_urn(provider.parent).type == "rdsproxy:index:DrReplication"
-    key = prod.one("aws:kms/key:Key")
+    key = prod.named("rds-proxy-dr-key")
     assert key.provider is not None and key.provider.startswith(provider.urn + "::")
     assert ARN.match(key.outputs["arn"]).group(1) == DR_REGION
     assert key.inputs["enableKeyRotation"] is True
@@ -229,10 +247,21 @@ def _problems(run) -> str:
             "drPrimaryStack",
             "a stack is either a primary (drRegion) or a standby (drPrimaryStack)",
         ),
+        (
+            {"drRegion": "us-west-2", "dbTopology": "aurora"},
+            "drRegion",
+            "DR covers the instance topology only",
+        ),
+        ({"stack": "dr", "dbReadReplicas": 1}, "dbReadReplicas", "0 on a DR standby"),
+        (
+            {"stack": "dr", "secretRotationDays": 30},
+            "secretRotationDays",
+            "0 on a DR standby: the primary rotates",
+        ),
     ],
 )
 def test_config_only_rules_refuse_before_anything_is_declared(config, key, needle):
-    run = deploy("dev", **config)
+    run = deploy("dr" if config.pop("stack", None) else "dev", **config)
     message = _problems(run)
     assert f"- {key}: " in message and needle in message
     assert run.resources == []

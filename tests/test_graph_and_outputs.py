@@ -20,13 +20,17 @@ DR_PRIMARY_OUTPUTS = {"dbArn", "vpcCidr", "drRegion", "drReplicaSecretArns", "dr
 
 
 def _is_dr_primary(run) -> bool:
-    return bool(run.by_type("rdsproxy:index:DrReplication"))
+    from plan.config import load_stack_config
+
+    return bool(load_stack_config(run.stack).get("rds-proxy:drRegion"))
 
 
 def test_only_the_proxy_target_waits_for_the_instance(stack_run):
     instance = stack_run.one("aws:rds/instance:Instance")
     waiting = {r.type for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
-    assert waiting == {"aws:rds/proxyTarget:ProxyTarget"}
+    # The secret's value names the database's host (the shape AWS's rotation functions read); the proxy
+    # itself only needs the secret's ARN, so it still builds while RDS does.
+    assert waiting == {"aws:rds/proxyTarget:ProxyTarget", "aws:secretsmanager/secretVersion:SecretVersion"}
 
 
 def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):
@@ -38,21 +42,35 @@ def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):
 def test_component_tree(stack_run):
     root = stack_run.one("rdsproxy:index:RdsProxyStack")
     children = {r.type for r in stack_run.resources if r.parent == root.urn}
-    dr = {"rdsproxy:index:DrReplication"} if _is_dr_primary(stack_run) else set()
-    assert (
-        children
-        == {
-            f"rdsproxy:index:{c}" for c in ("Networking", "Credentials", "Database", "Proxy", "ProbeFunction")
-        }
-        | dr
-    )
+    optional = {"FlowLogs", "Rotation"}  # security sections (issue 14), present per config
+    optional |= {"DrReplication"}  # a DR primary (drRegion, issue 12)
+    expected = {"Networking", "Credentials", "Database", "Proxy", "ProbeFunction", "Encryption"}
+    assert expected <= {c.removeprefix("rdsproxy:index:") for c in children} <= expected | optional
+    assert ("rdsproxy:index:DrReplication" in children) == _is_dr_primary(stack_run)
     for r in stack_run.resources:
         if r.custom:
             assert stack_run.by_urn(r.parent).type.startswith("rdsproxy:index:"), r.name
 
 
 def test_stack_exports_exactly_the_documented_outputs(stack_run):
+    # dev and prod are `instance` stacks without replicas or a reader endpoint: today's outputs, no others
+    # (and prod, a DR primary, what its standby reads).
     assert set(stack_run.exports) == OUTPUTS | (DR_PRIMARY_OUTPUTS if _is_dr_primary(stack_run) else set())
+
+
+def test_every_documented_output_is_exported_by_some_topology_and_nothing_else_is():
+    from components.stack import STACK_OUTPUTS
+
+    runs = [
+        ok("dev"),
+        ok("dev", dbReadReplicas=1),
+        ok("dev", dbTopology="aurora", proxyReaderEndpoint=True),
+        ok("dev", dbTopology="multi-az-cluster", azCount=3, proxyReaderEndpoint=True),
+        ok("prod"),  # a DR primary (issue 12)
+        ok("dr"),  # its standby
+    ]
+    exported = set().union(*(set(r.exports) for r in runs))
+    assert exported == set(STACK_OUTPUTS)
 
 
 def test_outputs_carry_the_deployed_values(stack_run):

@@ -101,7 +101,9 @@ def test_role_is_trusted_by_lambda_with_vpc_access(stack_run):
     role = next(r for r in stack_run.by_type("aws:iam/role:Role") if "probe-role" in r.name)
     trust = policy_doc(role.inputs, "assumeRolePolicy")
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
-    attachment = stack_run.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
+    attachment = next(
+        a for a in stack_run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if "probe" in a.name
+    ).inputs
     assert attachment["role"] == role.outputs["name"]
     assert attachment["policyArn"] == "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
     assert stack_run.one(FUNCTION).inputs["role"] == role.outputs["arn"]
@@ -131,7 +133,7 @@ def test_log_group_exists_before_the_function_with_retention(stack_run):
         if g.inputs["name"].startswith("/aws/lambda/")
     )
     assert group.inputs["name"] == f"/aws/lambda/{fn.inputs['name']}"
-    assert group.inputs["retentionInDays"] == 30
+    assert group.inputs["retentionInDays"] == {"dev": 30, "prod": 365}[stack_run.stack]  # logRetentionDays
     assert group.urn in fn.dependencies
 
 

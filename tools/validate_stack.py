@@ -521,8 +521,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     monitoring_report.add_arguments(p)
+    w = p.add_argument_group("watch mode (tools/watch.py): probe continuously and report a downtime timeline")
+    w.add_argument("--watch", type=float, metavar="SECONDS", help="invoke the probe continuously for SECONDS")
+    w.add_argument("--rate", type=float, default=2.0, metavar="N", help="invocations per second (default 2)")
+    w.add_argument(
+        "--max-downtime",
+        type=float,
+        metavar="S",
+        help="exit 1 when the longest error window exceeds S seconds",
+    )
     args = p.parse_args(argv)
     monitoring_report.check_arguments(p, args)
+    if args.watch is not None and not args.watch > 0:
+        p.error(f"--watch must be > 0 seconds, got {args.watch:g}")
+    if not args.rate > 0:
+        p.error(f"--rate must be > 0 invocations per second, got {args.rate:g}")
+    if args.max_downtime is not None and args.max_downtime < 0:
+        p.error(f"--max-downtime must be >= 0 seconds, got {args.max_downtime:g}")
+    if args.watch is None and args.max_downtime is not None:
+        p.error("--max-downtime needs --watch SECONDS")
     if args.invocations < 1:
         p.error("-n/--invocations must be >= 1")
     if args.concurrency < 1:
@@ -570,6 +587,22 @@ def main(
 
     function_name = str(outputs["probeFunctionName"])
     proxy_name = str(outputs["proxyName"])
+    if args.watch is not None:
+        from tools import watch
+
+        return watch.run_command(
+            watch.lambda_invoker(
+                lambda_client, function_name, args.fresh, probe_event(args.fresh, args.user, args.endpoint)
+            ),
+            seconds=args.watch,
+            rate=args.rate,
+            max_downtime=args.max_downtime,
+            as_json=args.json,
+            stdout=out,
+            stderr=err,
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+        )
     progress = ProgressBar(args.invocations, stream=err, enabled=not args.no_progress)
     started = now()
     event = probe_event(args.fresh, args.user, args.endpoint)
