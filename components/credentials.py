@@ -3,6 +3,7 @@ secret is decided by the resource that uses it (the proxy builds its own role fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -38,6 +39,10 @@ class CredentialsArgs:
     settings: CredentialsSettings
     kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed KMS key for the secret; None uses the AWS-managed key."""
+    replicas: Sequence[aws.secretsmanager.SecretReplicaArgs] = ()
+    """Regions (and their keys) to replicate the secret to (`DrReplication.secret_replicas`). Adding them to a
+    deployed secret is an in-place update: terraform-provider-aws `resourceSecretUpdate` calls
+    ReplicateSecretToRegions; only `name`/`name_prefix` force a new secret."""
 
 
 class Credentials(pulumi.ComponentResource):
@@ -74,6 +79,7 @@ class Credentials(pulumi.ComponentResource):
             f"{name}-master-secret",
             description="Master credentials of the RDS database, read by RDS Proxy",
             kms_key_id=args.kms_key_arn,
+            replicas=list(args.replicas) or None,
             opts=pulumi.ResourceOptions(parent=self, protect=db.protect),
         )
         self._name = name

@@ -49,6 +49,8 @@ PINNED_SHARE_PERCENT = 50
 AUTH_FAILURES_PER_5_MIN = 5
 MIN_AVAILABILITY_PERCENT = 95
 DB_CPU_PERCENT = 80
+REPLICA_LAG_SECONDS = 60
+"""The failover command's default `--max-lag-seconds`: above it, a failover would lose more than a minute."""
 DB_FREE_STORAGE_BYTES = 2 * 1024**3
 DB_FREEABLE_MEMORY_BYTES = 100 * 1024**2
 
@@ -59,6 +61,7 @@ FREE_STORAGE_SPACE = "FreeStorageSpace"
 FREE_LOCAL_STORAGE = "FreeLocalStorage"
 
 # treat_missing_data values (CloudWatch PutMetricAlarm `TreatMissingData`).
+BREACHING = "breaching"
 NOT_BREACHING = "notBreaching"
 MISSING = "missing"
 
@@ -102,6 +105,8 @@ class MonitoringArgs:
     kms_key_arn: pulumi.Input[str] | None = None
     """A customer-managed key (e.g. the stack-wide key) for the topic. Its policy must grant what
     `topic_key_policy` grants. None: Monitoring creates its own key."""
+    replica_instance_id: pulumi.Input[str] | None = None
+    """A DR standby's cross-region read replica while it replicates: its `ReplicaLag` gets an alarm."""
 
 
 def arn_fields(arn: str) -> tuple[str, str, str]:
@@ -416,6 +421,7 @@ class Monitoring(pulumi.ComponentResource):
                 evaluation_periods=3,
             ),
             *self._database_alarms(alarm, args.target, s),
+            *self._replica_alarms(alarm, args.replica_instance_id),
             # Lambda publishes Errors only for invocations: no invocation, no datapoint, not breaching.
             alarm(
                 "probe-errors",
@@ -476,6 +482,30 @@ class Monitoring(pulumi.ComponentResource):
                 "dashboard_url": self.dashboard_url,
             }
         )
+
+    @staticmethod
+    def _replica_alarms(alarm: Any, replica_instance_id: pulumi.Input[str] | None) -> list[Any]:
+        """A DR standby's replica: `ReplicaLag` (seconds, AWS/RDS, DBInstanceIdentifier; RDS user guide,
+        "Monitoring read replication"). Missing data is breaching: a replica that stops reporting lag has
+        stopped replicating (or is down), and the standby no longer protects anything."""
+        if replica_instance_id is None:
+            return []
+        return [
+            alarm(
+                "replica-lag",
+                f"The DR replica is more than {REPLICA_LAG_SECONDS} s behind the primary for 5 minutes (or "
+                "reports nothing): a failover now would lose that much of the latest writes.",
+                BREACHING,
+                namespace=NAMESPACE,
+                metric_name="ReplicaLag",
+                dimensions={"DBInstanceIdentifier": replica_instance_id},
+                statistic="Maximum",
+                period=60,
+                evaluation_periods=5,
+                comparison_operator="GreaterThanThreshold",
+                threshold=REPLICA_LAG_SECONDS,
+            )
+        ]
 
     @staticmethod
     def _database_alarms(

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy, secret_read_policy
-from components.target import ClusterTarget, DatabaseTarget, InstanceTarget
+from components.target import ClusterTarget, InstanceTarget, ProxyTargetChoice
 
 
 class PoolProfile(enum.Enum):
@@ -108,8 +108,9 @@ class ProxyArgs:
 
     subnet_ids: pulumi.Input[Sequence[str]]
     security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    target: DatabaseTarget
-    """Only the target registration waits for the database: the proxy itself builds while RDS does."""
+    target: ProxyTargetChoice
+    """Only the target registration waits for the database: the proxy itself builds while RDS does. A
+    `PendingTarget` (a standby's replica) registers nothing: no `ProxyTarget` is declared."""
     auths: Sequence[ProxyAuth]
     settings: ProxySettings
     kms_key_arn: pulumi.Input[str] | None = None
@@ -121,7 +122,7 @@ class ProxyArgs:
 
 class Proxy(pulumi.ComponentResource):
     """RDS Proxy: TLS-only by default, auth entries and the role that reads exactly their secrets, its own log
-    group, pool from settings, and the database registered as its target."""
+    group, pool from settings, and the database registered as its target (none for a `PendingTarget`)."""
 
     proxy_name: pulumi.Output[str]
     """The proxy's name (the CloudWatch `ProxyName` dimension)."""
@@ -228,6 +229,8 @@ class Proxy(pulumi.ComponentResource):
                     with_proxy, pulumi.ResourceOptions(depends_on=list(target.members))
                 ),
             )
+        # A PendingTarget (a standby's read replica) registers nothing: the proxy and its default target
+        # group stand by, and the target is declared once the database side hands over an InstanceTarget.
 
         self.reader_endpoint = None
         if s.reader_endpoint:

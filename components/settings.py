@@ -40,6 +40,7 @@ from components.database import (
     ServerlessCapacity,
     Topology,
 )
+from components.dr import DrPrimarySettings, DrSettings, DrStandbySettings
 from components.encryption import (
     DB_LOG_EXPORTS,
     LOG_RETENTION_DAYS,
@@ -116,13 +117,18 @@ class Settings:
     rotation: RotationSettings | None
     monitoring: MonitoringSettings | None
     """None when monitoringEnabled is false: the stack then declares no monitoring resource."""
+    dr: DrSettings | None
+    """None: no DR. A primary (`drRegion`) or a standby (`drPrimaryStack`)."""
 
     @staticmethod
-    def from_config(config: pulumi.Config, project: str, stack: str) -> Settings:
-        """Read the project's config (as `pulumi up` passes it), warn about undeclared keys, and validate."""
+    def from_config(config: pulumi.Config, project: str, stack: str, region: str | None = None) -> Settings:
+        """Read the project's config (as `pulumi up` passes it), warn about undeclared keys, and validate.
+
+        `region` is the stack's `aws:region` (the one key outside the project namespace the settings use: the
+        DR rules compare against it); `__main__.py` reads it with the project's config."""
         for message in undeclared_key_warnings(_config_keys(), project):
             pulumi.warn(message)
-        return parse_settings(lambda key: config.get(key), project, stack)
+        return parse_settings(lambda key: config.get(key), project, stack, region=region)
 
 
 def resource_prefix(project: str, stack: str) -> str:
@@ -154,18 +160,23 @@ def undeclared_key_warnings(keys: Iterable[str], project: str) -> list[str]:
     return messages
 
 
-def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -> Settings:
-    """Parse raw config strings section by section; raise one ConfigError listing every bad key."""
+def parse_settings(
+    get: Callable[[str], str | None], project: str, stack: str, region: str | None = None
+) -> Settings:
+    """Parse raw config strings section by section; raise one ConfigError listing every bad key.
+
+    `region` is the stack's `aws:region` (None when not set: the provider then fails on its own)."""
     p = _Parser(get)
     prefix = resource_prefix(project, stack)
     security = parse_security(p, prefix)
     proxy = parse_proxy(p, prefix, security)
     credentials = parse_credentials(p, proxy, security)
+    network = parse_network(p, security)
     database = parse_database(p, prefix, security)
     settings = Settings(
         project=project,
         stack=stack,
-        network=parse_network(p, security),
+        network=network,
         credentials=credentials,
         database=database,
         proxy=proxy,
@@ -174,6 +185,7 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
         flow_logs=parse_flow_logs(p, prefix, security),
         rotation=parse_rotation(prefix, security),
         monitoring=parse_monitoring(p, database),
+        dr=parse_dr(p, project, region, network, credentials, database, security),
     )
     if p.problems:
         order = {key: i for i, key in enumerate(DECLARED)}
@@ -675,6 +687,94 @@ def parse_monitoring(p: _Parser, database: DatabaseSettings) -> MonitoringSettin
         else FREE_STORAGE_SPACE,
     )
     return settings if enabled else None
+
+
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+")
+_STACK_PART = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_dr(
+    p: _Parser,
+    project: str,
+    region: str | None,
+    network: NetworkSettings,
+    credentials: CredentialsSettings,
+    database: DatabaseSettings,
+    security: SecuritySettings,
+) -> DrSettings | None:
+    """The DR section: a primary (`drRegion`), a standby (`drPrimaryStack`, `drPromoted`) or None.
+
+    Only the rules config alone can decide are checked here; the ones that need the primary's outputs (its
+    drRegion names this stack's region, the VPC ranges don't overlap) are `components.dr.check_primary`,
+    run on the StackReference before any resource registers."""
+    dr_region = p.string("drRegion")
+    primary_stack = p.string("drPrimaryStack")
+    promoted = p.boolean("drPromoted")
+    if dr_region and not _REGION.fullmatch(dr_region):
+        p.fail("drRegion", dr_region, "an AWS region name such as us-west-2, or empty for no DR")
+    elif dr_region and dr_region == region:
+        p.fail(
+            "drRegion",
+            dr_region,
+            f"a region other than this stack's aws:region ({region}): the standby must survive its outage",
+        )
+    parts = primary_stack.split("/")
+    if primary_stack and not (len(parts) == 3 and all(_STACK_PART.fullmatch(x) for x in parts)):
+        p.fail(
+            "drPrimaryStack",
+            primary_stack,
+            f"a fully qualified stack name <organization>/{project}/<stack> (self-managed backends: "
+            f"organization/{project}/<stack>), or empty",
+        )
+    if dr_region and primary_stack:
+        p.fail(
+            "drPrimaryStack",
+            primary_stack,
+            "empty when drRegion is set: a stack is either a primary (drRegion) or a standby (drPrimaryStack)",
+        )
+    if promoted and not primary_stack:
+        p.fail("drPromoted", promoted, "false unless drPrimaryStack names this standby's primary stack")
+    if (dr_region or primary_stack) and database.topology is not Topology.INSTANCE:
+        # A cross-region read replica is an instance feature; Aurora's cross-region copy is a global database.
+        key, value = ("drRegion", dr_region) if dr_region else ("drPrimaryStack", primary_stack)
+        p.fail(
+            key,
+            value,
+            f"empty with dbTopology {database.topology.value}: DR covers the instance topology only",
+        )
+    if primary_stack and security.rotation:
+        p.fail(
+            "secretRotationDays",
+            security.secret_rotation_days,
+            "0 on a DR standby: the primary rotates its secrets and Secrets Manager copies each new value to "
+            "their replicas here",
+        )
+    if (dr_region or primary_stack) and database.blue_green_update:
+        # AWS's in-place blue/green cannot run on an instance with replicas, cross-region ones included, and a
+        # standby's instance is itself a replica (issues 11 and 12).
+        p.fail(
+            "dbBlueGreenUpdate",
+            True,
+            "false on a DR primary (drRegion) or standby (drPrimaryStack): the provider's blue/green update "
+            "cannot run on an instance with a cross-region replica, nor on the replica itself",
+        )
+    if primary_stack and database.read_replicas:
+        p.fail(
+            "dbReadReplicas",
+            database.read_replicas,
+            "0 on a DR standby (its one instance is the primary's replica)",
+        )
+    if primary_stack:
+        return DrStandbySettings(
+            primary_stack=primary_stack,
+            promoted=promoted,
+            region=region or "",
+            vpc_cidr=network.vpc_cidr,
+            db_user=credentials.username,
+        )
+    if dr_region:
+        return DrPrimarySettings(region=dr_region)
+    return None
 
 
 class _Parser:

@@ -4,8 +4,13 @@ Every AWS resource is one hop from here: networking.py (VPC, subnets, security g
 master secret), database.py (the RDS instance or cluster, and read replicas), proxy.py (the proxy, its role,
 log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group),
 encryption.py (the stack's KMS key), flow_logs.py (the VPC flow log), rotation.py (the master secret's
-rotation) and monitoring.py (alarm topic, alarms, RDS event subscriptions, dashboard; only when
-monitoringEnabled).
+rotation), monitoring.py (alarm topic, alarms, RDS event subscriptions, dashboard; only when
+monitoringEnabled) and dr.py (a primary's DR-region key and secret replicas; a standby's replica in place
+of the database).
+
+Two shapes, one program: a primary (the database, its secrets, optionally replicated to a DR region) and a
+standby (`drPrimaryStack` set: the same network, encryption, proxy and probe around a cross-region read
+replica, reading the primary only through `PrimaryStack`, which `__main__.py` builds from a StackReference).
 """
 
 from __future__ import annotations
@@ -16,6 +21,17 @@ import pulumi
 
 from components.credentials import Credentials, CredentialsArgs
 from components.database import ENGINE, Database, DatabaseArgs, require_rds_service_linked_role
+from components.dr import (
+    DrPrimarySettings,
+    DrReplication,
+    DrReplicationArgs,
+    DrStandbySettings,
+    PrimaryStack,
+    StandbyDatabase,
+    StandbyDatabaseArgs,
+    replica_secret_arns,
+    standby_auths,
+)
 from components.encryption import Encryption, EncryptionArgs
 from components.flow_logs import FlowLogs, FlowLogsArgs
 from components.iam import arn_part
@@ -46,6 +62,13 @@ STACK_OUTPUTS: dict[str, str] = {
     "alarmTopicArn": "monitoringEnabled: the SNS topic the alarms and RDS events publish to.",
     "dashboardName": "monitoringEnabled: the CloudWatch dashboard.",
     "dashboardUrl": "monitoringEnabled: console link to the dashboard.",
+    # DR (README "Disaster recovery: the standby stack"): only on stacks that take part in DR.
+    "dbArn": "DR stacks (both roles): the DB instance's ARN; a standby replicates from the primary's.",
+    "vpcCidr": "DR stacks (both roles): the VPC's range; a standby's must not overlap its primary's.",
+    "drRegion": "DR primary: the standby's region.",
+    "drReplicaSecretArns": "DR primary: database user -> ARN of that user's secret replica in drRegion.",
+    "drKeyArn": "DR primary: the KMS key (in drRegion) that encrypts the secret replicas.",
+    "drState": "DR standby: `standby` (a replica, proxy without target) or `promoted` (the proxy serves it).",
 }
 """The stack outputs users script against, by exported name: the one list (README and tests read it).
 For `instance`, dbInstanceId and dbEndpoint are the instance's; for clusters dbEndpoint is the cluster's
@@ -54,9 +77,11 @@ writer endpoint and dbInstanceId is not exported."""
 
 @dataclass(frozen=True, kw_only=True)
 class RdsProxyStackArgs:
-    """The validated settings of one stack."""
+    """The validated settings of one stack, and for a standby its primary's outputs."""
 
     settings: Settings
+    primary: PrimaryStack | None = None
+    """Required when `settings.dr` is a standby: read from a StackReference in `__main__.py`."""
 
 
 class RdsProxyStack(pulumi.ComponentResource):
@@ -73,6 +98,14 @@ class RdsProxyStack(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: RdsProxyStackArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        standby = args.settings.dr if isinstance(args.settings.dr, DrStandbySettings) else None
+        if standby is not None:
+            if args.primary is None:
+                raise ValueError("a DR standby needs its primary's outputs (RdsProxyStackArgs.primary)")
+            # Every resource is a descendant: none registers before the primary's outputs passed their checks.
+            opts = pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[args.primary.checked])
+            )
         super().__init__("rdsproxy:index:RdsProxyStack", name, None, opts)
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
@@ -103,33 +136,68 @@ class RdsProxyStack(pulumi.ComponentResource):
             child,
         )
         # --- end security --------------------------------------------------------------------------------
-        creds = Credentials(
-            f"{name}-creds", CredentialsArgs(settings=s.credentials, kms_key_arn=enc.key_arn), child
-        )
-        db = Database(
-            f"{name}-db",
-            DatabaseArgs(
-                subnet_group_name=net.db_subnet_group_name,
-                security_group_ids=[net.db_security_group_id],
-                username=creds.username,
-                password=creds.password,
-                settings=s.database,
-                replica_security_group_ids=None
-                if net.replica_security_group_id is None
-                else [net.replica_security_group_id],
-                kms_key_arn=enc.key_arn,
-                account_arn=net.vpc_arn,
-            ),
-            child,
-        )
-        creds.store(host=db.address, port=db.port, db_name=db.db_name, engine=ENGINE)
+        replication: DrReplication | None = None
+        creds: Credentials | None = None
+        db: Database | StandbyDatabase
+        if standby is not None and args.primary is not None:
+            # A DR standby (issue 12): no database or secrets of its own; the primary's replica in their place,
+            # and the proxy reads the primary's secrets through their replicas in this region.
+            db = StandbyDatabase(
+                f"{name}-db",
+                StandbyDatabaseArgs(
+                    subnet_group_name=net.db_subnet_group_name,
+                    security_group_ids=[net.db_security_group_id],
+                    source_db_arn=args.primary.db_arn,
+                    settings=s.database,
+                    dr=standby,
+                    kms_key_arn=enc.key_arn,
+                    account_arn=net.vpc_arn,
+                ),
+                child,
+            )
+            auths = standby_auths(args.primary, s.credentials)
+            secret_arn = auths[0].secret_arn
+        else:
+            replication = (  # DR primary (issue 12): a key in drRegion; every secret replicates there
+                DrReplication(f"{name}-dr", DrReplicationArgs(settings=s.dr), child)
+                if isinstance(s.dr, DrPrimarySettings)
+                else None
+            )
+            creds = Credentials(
+                f"{name}-creds",
+                CredentialsArgs(
+                    settings=s.credentials,
+                    kms_key_arn=enc.key_arn,
+                    replicas=replication.secret_replicas if replication is not None else (),
+                ),
+                child,
+            )
+            db = Database(
+                f"{name}-db",
+                DatabaseArgs(
+                    subnet_group_name=net.db_subnet_group_name,
+                    security_group_ids=[net.db_security_group_id],
+                    username=creds.username,
+                    password=creds.password,
+                    settings=s.database,
+                    replica_security_group_ids=None
+                    if net.replica_security_group_id is None
+                    else [net.replica_security_group_id],
+                    kms_key_arn=enc.key_arn,
+                    account_arn=net.vpc_arn,
+                ),
+                child,
+            )
+            creds.store(host=db.address, port=db.port, db_name=db.db_name, engine=ENGINE)
+            auths = creds.auths
+            secret_arn = creds.secret_arn
         proxy = Proxy(
             f"{name}-proxy",
             ProxyArgs(
                 subnet_ids=net.private_subnet_ids,
                 security_group_ids=[net.proxy_security_group_id],
                 target=db.target,
-                auths=creds.auths,
+                auths=auths,
                 settings=s.proxy,
                 kms_key_arn=enc.key_arn,
                 role_moved_from=creds,
@@ -160,7 +228,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 ),
                 child,
             )
-        if s.rotation is not None:
+        if s.rotation is not None and creds is not None:  # a standby's replicas follow the primary's rotation
             assert net.secrets_manager_endpoint is not None and net.secrets_manager_endpoint_security_group_id
             Rotation(
                 f"{name}-rotation",
@@ -190,7 +258,10 @@ class RdsProxyStack(pulumi.ComponentResource):
                 MonitoringArgs(
                     proxy_name=proxy.proxy_name,
                     proxy_arn=proxy.arn,
-                    target=db.target,
+                    target=db.instance if isinstance(db, StandbyDatabase) else db.target,
+                    replica_instance_id=db.instance_id
+                    if isinstance(db, StandbyDatabase) and db.replicating
+                    else None,
                     probe_function_name=probe.function_name,
                     # The proxy's own region (from its ARN): the same answer as the provider, without an invoke.
                     region=proxy.arn.apply(lambda a: arn_part(a, 3)),
@@ -212,17 +283,35 @@ class RdsProxyStack(pulumi.ComponentResource):
             "proxyArn": proxy.arn,
             "dbInstanceId": db.instance_id,
             "dbEndpoint": db.address,
-            "secretArn": creds.secret_arn,
+            "secretArn": pulumi.Output.from_input(secret_arn),
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
-            "dbReplicaEndpoints": db.replica_endpoints,
+            "dbReplicaEndpoints": getattr(db, "replica_endpoints", None),
             "replicaClientSecurityGroupId": net.replica_clients_security_group_id,
-            "dbClusterId": db.cluster_id,
-            "dbReaderEndpoint": db.reader_endpoint,
+            "dbClusterId": getattr(db, "cluster_id", None),
+            "dbReaderEndpoint": getattr(db, "reader_endpoint", None),
             "proxyReaderEndpoint": proxy.reader_endpoint,
             **monitoring_outputs,
         }
+        if isinstance(db, StandbyDatabase) and standby is not None:
+            outputs |= {
+                "dbArn": db.arn,
+                "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
+                "drState": pulumi.Output.from_input(standby.state.value),
+            }
+        if replication is not None and creds is not None and isinstance(db, Database):
+            outputs |= {
+                "dbArn": pulumi.Output.from_input(db.target.resource_arn),
+                "vpcCidr": pulumi.Output.from_input(s.network.vpc_cidr),
+                "drRegion": pulumi.Output.from_input(replication.region),
+                # Every secret the proxy reads, by database user. Merge hook (users): add each user's secret
+                # (and give those secrets `replicas=replication.secret_replicas` too).
+                "drReplicaSecretArns": replica_secret_arns(
+                    {creds.username: creds.secret_arn}, replication.region
+                ),
+                "drKeyArn": replication.key_arn,
+            }
         # A topology without an output doesn't export it (rather than exporting null).
         self.outputs = {k: v for k, v in outputs.items() if v is not None}
         if not set(self.outputs) <= set(STACK_OUTPUTS):

@@ -44,3 +44,16 @@ class ClusterTarget:
 
 
 DatabaseTarget = InstanceTarget | ClusterTarget
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingTarget:
+    """A database the proxy will serve but must not register yet: a cross-region read replica, which RDS Proxy
+    cannot target (RDS Proxy limitations). The proxy, its role and its default target group exist; no
+    `ProxyTarget` is declared until the database side hands over an `InstanceTarget`."""
+
+    engine_family: EngineFamily
+
+
+ProxyTargetChoice = DatabaseTarget | PendingTarget
+"""What a proxy is given: a database to register, or (a standby's proxy) none yet."""

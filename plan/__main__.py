@@ -1,6 +1,11 @@
 """`make plan`: what `pulumi up` would create for a stack, and what it costs, computed offline under Pulumi mocks.
 
-    python -m plan [--stack dev] [--config key=value ...] [--format text|json|mermaid] [--diff OTHER]
+    python -m plan [--stack dev] [--config key=value ...] [--format text|json|mermaid]
+                   [--diff OTHER [--diff-config key=value ...]]
+
+A DR standby's StackReference (`drPrimaryStack: <org>/rds-proxy/<stack>`) is answered by the offline plan of
+`Pulumi.<stack>.yaml`, run first. `--diff-config` applies to OTHER only, so one stack's two shapes compare:
+`--stack dr --diff dr --diff-config drPromoted=true` (standby → promoted).
 
 Exit status: 0 clean; 1 config, program or usage error (a broken or missing stack file, a value the CLI's
 type check refuses, the program's own validation, a bad command line); 2 policy violations.
@@ -15,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from plan import costs, report
-from plan.config import StackConfigError, cli_config_error, load_stack_config, project_name
+from plan.config import (
+    StackConfigError,
+    cli_config_error,
+    load_stack_config,
+    project_name,
+    referenced_stacks,
+)
 from plan.engine import ProgramRun, run_program
 from policy.rules import Violation, evaluate
 
@@ -41,7 +52,9 @@ def _plan(stack: str, overrides: list[str]) -> Planned:
         # `pulumi up` stops here, before the program runs; nothing is declared.
         empty = ProgramRun(stack, [], [], {}, set(), {})
         return Planned(empty, [type_error], before_program=True)
-    run = run_program(stack, config, project=project_name())
+    # The primary a DR standby reads is planned first, with its own stack file only (no overrides).
+    references = referenced_stacks(config, lambda other: run_program(other, load_stack_config(other)))
+    run = run_program(stack, config, project=project_name(), stack_references=references)
     if run.error is not None:
         return Planned(run, [str(run.error)])
     resources = report.policy_resources(run)
@@ -70,11 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", "-c", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
     parser.add_argument("--diff", metavar="OTHER_STACK", help="show what differs from OTHER_STACK's plan")
+    parser.add_argument(
+        "--diff-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override for OTHER_STACK only (after --config), e.g. --diff dr --diff-config drPromoted=true",
+    )
     args = parser.parse_args(argv)
 
     try:
         planned = _plan(args.stack, args.config)
-        other = _plan(args.diff, args.config) if args.diff else None
+        if args.diff_config and not args.diff:
+            parser.error("--diff-config needs --diff OTHER_STACK")
+        other = _plan(args.diff, args.config + args.diff_config) if args.diff else None
     except StackConfigError as exc:
         if args.format == "json":
             print(json.dumps({"stack": args.stack, "errors": [str(exc)]}, indent=2))
@@ -100,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         print(report.mermaid(run))
     elif other is not None:
         changes = report.diff(run, other.run)
-        print(f"Differences between the plans of {args.stack!r} and {args.diff!r} (offline):")
+        other_label = " ".join([args.diff, *(f"--diff-config {c}" for c in args.diff_config)])
+        print(f"Differences between the plans of {args.stack!r} and {other_label!r} (offline):")
         print("\n".join(changes) if changes else "  none")
-        print("\n".join(report.cost_diff_lines(planned.estimate, other.estimate, args.stack, args.diff)))
+        print("\n".join(report.cost_diff_lines(planned.estimate, other.estimate, args.stack, other_label)))
     else:
         text = report.text(run, violations)
         if run.warnings:

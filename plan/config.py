@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +28,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from plan.engine import ROOT
+from plan.engine import ROOT, ProgramRun, ReferencedStack
 
 
 class StackConfigError(Exception):
@@ -344,3 +344,26 @@ def cli_config_error(stack: str, overrides: Iterable[str] = (), root: Path | Non
                 f"must be of type '{type_name}'"
             )
     return None
+
+
+# --- stacks a StackReference reads ---------------------------------------------------------------------
+
+
+def referenced_stacks(
+    config: Mapping[str, str], run: Callable[[str], ProgramRun], root: Path | None = None
+) -> dict[str, ReferencedStack]:
+    """The stacks this config's program reads through a StackReference (a DR standby's `drPrimaryStack`),
+    each answered by `run(<stack>)`: that stack's own offline plan, computed before this program runs.
+
+    Only `<organization>/<this project>/<stack>` with a `Pulumi.<stack>.yaml` here can be answered; any other
+    name is left out, and the program's StackReference then fails with "unknown stack", as `pulumi up` does
+    for a stack that does not exist."""
+    project = project_name(root)
+    name = config.get(f"{project}:drPrimaryStack") or ""
+    parts = name.split("/")
+    if len(parts) != 3 or parts[1] != project or not (_root(root) / f"Pulumi.{parts[2]}.yaml").is_file():
+        return {}
+    primary = run(parts[2])
+    if primary.error is not None:
+        raise StackConfigError(f"drPrimaryStack: the offline plan of {parts[2]!r} failed: {primary.error}")
+    return {name: ReferencedStack(source=parts[2], outputs=primary.exports, invented=primary.invented)}

@@ -82,6 +82,7 @@ NO_CHARGE = {
     "aws:sns/topicPolicy:TopicPolicy", "aws:sns/topicSubscription:TopicSubscription",
     "aws:rds/eventSubscription:EventSubscription", "aws:route53/record:Record",
     "random:index/randomPassword:RandomPassword", "random:index/randomId:RandomId",
+    "pulumi:providers:aws", "pulumi:pulumi:StackReference",
     "random:index/randomString:RandomString", "random:index/randomPet:RandomPet",
 }  # fmt: skip
 

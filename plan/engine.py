@@ -83,6 +83,10 @@ class Resource:
     ignore_changes: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
+    read: bool = False
+    """Read, not created (`pulumi:pulumi:StackReference`): `pulumi up` creates nothing for it."""
+    provider: str | None = None
+    """The explicit provider reference (`<provider urn>::<id>`), None for the default provider."""
     aliases: list[dict[str, Any]] = field(default_factory=list)
     """The registration's `aliases`, each {"urn": ...} or a spec {"name", "type", "stack", "project",
     "parentUrn", "noParent"} (empty strings: the resource's own value, as the engine reads them)."""
@@ -473,27 +477,74 @@ ANSWERS: dict[str, Answer] = {
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": _cfn_stack,
     "aws:sns/topicSubscription:TopicSubscription": _topic_subscription,
     "aws:rds/eventSubscription:EventSubscription": _event_subscription,
+    "pulumi:providers:aws": _id_only,
 }
 """Resource type token → how AWS would answer its creation. A type not listed gets `generic`."""
+
+
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+AWS_PROVIDER = "pulumi:providers:aws"
+
+
+@dataclass(frozen=True)
+class ReferencedStack:
+    """Another stack's outputs, as a `StackReference` to it reads them offline: from that stack's own plan."""
+
+    source: str
+    """The stack file whose offline plan answered (e.g. `prod`)."""
+    outputs: Mapping[str, Any]
+    invented: Mapping[str, str] = field(default_factory=dict)
+    """The values in `outputs` its plan made up: shown as known after deploy here too."""
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes like AWS would, and remembers what it made up."""
 
-    def __init__(self, region: str | None) -> None:
+    def __init__(
+        self, region: str | None, stack_references: Mapping[str, ReferencedStack] | None = None
+    ) -> None:
         self.region = region
         self.invented: dict[str, str] = {ACCOUNT: "AWS account id"}
         self.invokes: list[Invoke] = []
         self.zone_names: dict[str, str] = {}
         self.notes: list[str] = []
+        self.stack_references = dict(stack_references or {})
+        self.provider_regions: dict[str, str] = {}
+        """Explicit AWS provider id → its region: their resources' ARNs name that region."""
+
+    def _stack_reference(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        # The SDK reads a StackReference (ReadResource with the stack name as id), answered with the
+        # referenced stack's outputs. Offline, those come from that stack's own plan, computed before this
+        # run started (a second program cannot run inside this one's event loop).
+        name = str(args.inputs.get("name"))
+        found = self.stack_references.get(name)
+        if found is None:
+            raise ValueError(
+                f'unknown stack "{name}": the offline plan answers a StackReference only with the plan of a '
+                "stack file of this project (<organization>/<project>/<stack> → Pulumi.<stack>.yaml)"
+            )
+        for value, meaning in found.invented.items():
+            self.invented.setdefault(value, f"{found.source}: {meaning}")
+        note = (
+            f"StackReference {name}: answered with the offline plan of stack {found.source!r}; its values "
+            "assigned at deploy are shown as (known after deploy). `pulumi up` reads that stack's state."
+        )
+        if note not in self.notes:
+            self.notes.append(note)
+        return name, {"name": name, "outputs": dict(found.outputs), "secretOutputNames": []}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(args)
         if not args.custom:
             return None, {}
-        registration = Registration(
-            args.typ, args.name, args.inputs, self.region or "", self.invented, self.zone_names
-        )
+        region = self.region or ""
+        if args.provider:  # `<urn>::<id>`: the resource's region is its provider's
+            region = self.provider_regions.get(args.provider.rsplit("::", 1)[-1], region)
+        registration = Registration(args.typ, args.name, args.inputs, region, self.invented, self.zone_names)
         rid, out = ANSWERS.get(args.typ, generic)(registration)
+        if args.typ == AWS_PROVIDER:
+            self.provider_regions[rid] = str(args.inputs.get("region") or region)
         return rid, {**args.inputs, **out}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
@@ -557,6 +608,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[Resource] = []
 
+    def ReadResource(self, request: Any) -> Any:
+        """A read (a StackReference): recorded as a resource the others may depend on; `read` marks it."""
+        response = super().ReadResource(request)
+        registered = self.resources.get(response.urn)
+        self.recorded.append(
+            Resource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=True,
+                inputs=_unwrap(rpc.deserialize_properties(request.properties)),
+                dependencies=set(request.dependencies),
+                outputs=_unwrap(registered.state) if registered else {},
+                id=request.id,
+                provider=request.provider or None,
+                read=True,
+            )
+        )
+        return response
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
@@ -580,6 +652,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 outputs=_unwrap(registered.state) if registered else {},
                 id=registered.id if registered else None,
                 aliases=[_alias(a) for a in request.aliases],
+                provider=request.provider or None,
             )
         )
         return response
@@ -590,14 +663,17 @@ def run_program(
     config: Mapping[str, str],
     program: Callable[[], Any] | None = None,
     project: str = "rds-proxy",
+    stack_references: Mapping[str, ReferencedStack] | None = None,
 ) -> ProgramRun:
-    """Run `program` (default: the project's __main__.py) for `stack` with `config` (raw strings)."""
+    """Run `program` (default: the project's __main__.py) for `stack` with `config` (raw strings).
+
+    `stack_references`: fully qualified stack name → the outputs a StackReference to it reads."""
     pulumi.runtime.set_all_config(dict(config))
     settings.set_root_resource(None)  # type: ignore[arg-type]
     settings.SETTINGS.rpc_manager.clear()  # forget a previous run's pending work and failure
     settings.SETTINGS.outputs.clear()
     region = config.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    mocks = RecordingMocks(region=region)
+    mocks = RecordingMocks(region=region, stack_references=stack_references)
     monitor = RecordingMonitor(mocks)
     warnings = _WarningLog()
     pulumi.runtime.set_mocks(

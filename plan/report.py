@@ -45,13 +45,15 @@ KEY_SETTINGS: Mapping[str, tuple[str, ...]] = {
         "ipProtocol", "fromPort", "toPort", "referencedSecurityGroupId", "description"),
     "aws:rds/subnetGroup:SubnetGroup": ("subnetIds",),
     "random:index/randomPassword:RandomPassword": ("length", "overrideSpecial"),
-    "aws:secretsmanager/secret:Secret": ("kmsKeyId",),
+    "aws:secretsmanager/secret:Secret": ("kmsKeyId", "replicas"),
+    "pulumi:providers:aws": ("region",),
+    "aws:kms/key:Key": ("description", "enableKeyRotation"),
     "aws:secretsmanager/secretVersion:SecretVersion": ("secretString",),
     "aws:iam/role:Role": ("assumeRolePolicy",),
     "aws:iam/rolePolicy:RolePolicy": ("policy",),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("policyArn",),
     "aws:rds/instance:Instance": (
-        "engine", "engineVersion", "instanceClass", "allocatedStorage", "storageType", "storageEncrypted",
+        "replicateSourceDb", "kmsKeyId", "engine", "engineVersion", "instanceClass", "allocatedStorage", "storageType", "storageEncrypted",
         "publiclyAccessible", "multiAz", "backupRetentionPeriod", "deletionProtection", "skipFinalSnapshot",
         "dbName", "username", "password"),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
@@ -67,7 +69,6 @@ KEY_SETTINGS: Mapping[str, tuple[str, ...]] = {
         "engine", "engineVersion", "instanceClass", "publiclyAccessible"),
     "aws:rds/proxyEndpoint:ProxyEndpoint": ("dbProxyEndpointName", "targetRole"),
     "aws:lambda/function:Function": ("name", "runtime", "handler", "timeout", "memorySize", "environment"),
-    "aws:kms/key:Key": ("enableKeyRotation", "policy"),
     "aws:kms/alias:Alias": ("name",),
     "aws:sns/topic:Topic": ("name", "kmsMasterKeyId"),
     "aws:sns/topicSubscription:TopicSubscription": ("protocol", "endpoint"),
@@ -157,7 +158,10 @@ def text(run: ProgramRun, violations: list[Any]) -> str:
     def walk(resource: Resource, depth: int) -> None:
         pad = "  " * depth
         flag = "  [protected]" if resource.protect else ""
-        lines.append(f"{pad}{'+ ' if resource.custom else ''}{_short(resource.type)}  {resource.name}{flag}")
+        if resource.read:  # read from elsewhere (another stack's state), not created
+            flag += "  [read]"
+        mark = "+ " if resource.custom and not resource.read else "  " if resource.read else ""
+        lines.append(f"{pad}{mark}{_short(resource.type)}  {resource.name}{flag}")
         inputs = planned_inputs(run, resource)
         for key in KEY_SETTINGS.get(resource.type, ()):
             if key in inputs:

@@ -8,13 +8,16 @@ from typing import Any
 
 import pytest
 
-from plan.config import load_stack_config
+from plan.config import load_stack_config, referenced_stacks
 from plan.engine import ProgramRun, SecretValue, run_program
 
 
 @functools.cache
 def _run(stack: str, overrides: tuple[str, ...]) -> ProgramRun:
-    return run_program(stack, load_stack_config(stack, overrides))
+    config = load_stack_config(stack, overrides)
+    # A DR standby's StackReference reads the primary's plan (its stack file as committed), run first.
+    references = referenced_stacks(config, lambda other: _run(other, ()))
+    return run_program(stack, config, stack_references=references)
 
 
 def deploy(stack: str = "dev", **config: Any) -> ProgramRun:

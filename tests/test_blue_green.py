@@ -16,11 +16,15 @@ def primary(run):
     return next(r for r in run.by_type(INSTANCE) if not r.inputs.get("replicateSourceDb"))
 
 
-def test_prod_updates_through_blue_green_and_dev_in_place():
+def test_by_default_instances_update_in_place_and_prod_as_a_dr_primary_cannot_use_blue_green():
+    """Prod ships as the DR primary (drRegion, issue 12): the provider's blue/green update cannot run on an
+    instance with a cross-region replica, so prod keeps dbBlueGreenUpdate false (Pulumi.prod.yaml says why)."""
     prod, dev = primary(ok("prod")), primary(ok("dev"))
-    assert prod.inputs["blueGreenUpdate"] == {"enabled": True}
-    assert prod.inputs["allowMajorVersionUpgrade"] is True
-    assert "blueGreenUpdate" not in dev.inputs and "allowMajorVersionUpgrade" not in dev.inputs
+    for db in (prod, dev):
+        assert "blueGreenUpdate" not in db.inputs and "allowMajorVersionUpgrade" not in db.inputs
+    assert ok("prod").stack == "prod"
+    without_dr = primary(ok("prod", drRegion="", dbBlueGreenUpdate=True))
+    assert without_dr.inputs["blueGreenUpdate"] == {"enabled": True}
 
 
 def test_blue_green_follows_config():
@@ -35,7 +39,7 @@ def test_blue_green_follows_config():
 def test_the_instance_uses_a_custom_parameter_group_of_its_engine_family(version, family):
     """A major upgrade through blue/green needs a parameter group of the new family (the default group makes
     the deployment fail): the group follows dbEngineVersion, so version and family change together."""
-    run = ok("prod", dbEngineVersion=version)
+    run = ok("dev", dbEngineVersion=version)
     group = run.one(PARAMS)
     assert group.inputs["family"] == family
     assert primary(run).inputs["parameterGroupName"] == group.outputs["name"]
@@ -55,6 +59,7 @@ def test_blue_green_keeps_what_aws_requires(stack_run):
         ({"dbTopology": "aurora"}, "false with dbTopology aurora"),
         ({"dbTopology": "multi-az-cluster", "azCount": 3}, "false with dbTopology multi-az-cluster"),
         ({"dbReadReplicas": 1}, "false with dbReadReplicas 1"),
+        ({"drRegion": "us-west-2"}, "false on a DR primary (drRegion) or standby"),
     ],
 )
 def test_blue_green_is_refused_where_the_provider_cannot_run_it(config, fragment):

@@ -32,6 +32,7 @@ KEYS |= {  # monitoring (issue 10)
     "monitoringEnabled", "alarmEmail", "alarmPoolUtilizationPercent", "alarmBorrowLatencyMs", "alarmQueryLatencyMs",
 }  # fmt: skip
 KEYS |= {"dbBlueGreenUpdate"}  # blue/green (issue 11)
+KEYS |= {"drRegion", "drPrimaryStack", "drPromoted"}  # DR (tests/test_dr.py)
 
 
 def pool(run):
@@ -282,6 +283,11 @@ OTHER_VALUES: dict[str, tuple[str, dict[str, str]]] = {
     "alarmPoolUtilizationPercent": ("90", {}), "alarmBorrowLatencyMs": ("20", {}),
     "alarmQueryLatencyMs": ("300", {}),
 }  # fmt: skip
+OTHER_VALUES |= {  # DR (issue 12)
+    "drRegion": ("us-west-2", {}),
+    "drPrimaryStack": ("o/rds-proxy/prod", {}),
+    "drPromoted": ("true", {"drPrimaryStack": "o/rds-proxy/prod"}),
+}
 
 
 def test_the_program_takes_every_default_from_pulumi_yaml(monkeypatch):

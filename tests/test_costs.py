@@ -235,9 +235,11 @@ def test_diff_shows_the_cost_change(capsys):
     assert main(["--diff", "prod"]) == 0
     out = capsys.readouterr().out
     assert "~ rds-proxy-db-instance: 14.71 -> 29.42 (+14.71)" in out
-    assert "total: 39.31 -> 68.62 (+29.31)" in out
+    # prod also keeps its DR half (drRegion): a key in us-west-2 and a secret replica (tests/test_dr.py).
+    assert "~ rds-proxy-dr-key: 0.00 -> 1.00 (+1.00)" in out
+    assert "total: 39.31 -> 70.02 (+30.71)" in out
     doc = plan_json(capsys, "--diff", "prod")
-    assert doc["diff"]["monthly_cost_change_usd"] == pytest.approx(29.31)
+    assert doc["diff"]["monthly_cost_change_usd"] == pytest.approx(30.71)
 
 
 def test_readme_cost_table_is_the_one_the_plan_computes():

@@ -104,6 +104,7 @@ def _one_of_each() -> dict[str, pulumi.CustomResource]:
                 endpoint="ops@example.com",
             ),
             aws.rds.EventSubscription("t-events", sns_topic=f"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic"),
+            aws.Provider("t-provider", region="eu-west-1"),
         ]
     }
 
@@ -236,6 +237,7 @@ SHAPES: dict[str, dict[str, str]] = {
         "arn": rf"arn:aws:lambda:{REGION}:{ACCOUNT}:function:t-fn-[0-9a-f]{{7}}",
     },
     "aws:lambda/invocation:Invocation": {"id": r"t-fn_\$LATEST_[0-9a-f]{32}", "result": r"\{.*\}"},
+    "pulumi:providers:aws": {"id": r"t-provider-[0-9a-f]{8}"},
     "aws:kms/key:Key": {
         "id": r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         "keyId": r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",

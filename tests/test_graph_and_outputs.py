@@ -31,6 +31,14 @@ WAIT_FOR_THE_INSTANCE = {
     "rds-proxy-monitoring-db-events",
     "rds-proxy-monitoring-dashboard",
 }
+# A DR primary (`drRegion` set, e.g. prod) adds what its standby reads (tests/test_dr.py).
+DR_PRIMARY_OUTPUTS = {"dbArn", "vpcCidr", "drRegion", "drReplicaSecretArns", "drKeyArn"}
+
+
+def _is_dr_primary(run) -> bool:
+    from plan.config import load_stack_config
+
+    return bool(load_stack_config(run.stack).get("rds-proxy:drRegion"))
 
 
 def test_only_the_proxy_target_and_the_databases_monitoring_wait_for_the_instance(stack_run):
@@ -49,16 +57,19 @@ def test_component_tree(stack_run):
     root = stack_run.one("rdsproxy:index:RdsProxyStack")
     children = {r.type for r in stack_run.resources if r.parent == root.urn}
     optional = {"FlowLogs", "Rotation", "Monitoring"}  # present per config (issues 14 and 10)
+    optional |= {"DrReplication"}  # a DR primary (drRegion, issue 12)
     expected = {"Networking", "Credentials", "Database", "Proxy", "ProbeFunction", "Encryption"}
     assert expected <= {c.removeprefix("rdsproxy:index:") for c in children} <= expected | optional
+    assert ("rdsproxy:index:DrReplication" in children) == _is_dr_primary(stack_run)
     for r in stack_run.resources:
         if r.custom:
             assert stack_run.by_urn(r.parent).type.startswith("rdsproxy:index:"), r.name
 
 
 def test_stack_exports_exactly_the_documented_outputs(stack_run):
-    # dev and prod are `instance` stacks without replicas or a reader endpoint: today's outputs, no others.
-    assert set(stack_run.exports) == OUTPUTS
+    # dev and prod are `instance` stacks without replicas or a reader endpoint: today's outputs, no others
+    # (and prod, a DR primary, what its standby reads).
+    assert set(stack_run.exports) == OUTPUTS | (DR_PRIMARY_OUTPUTS if _is_dr_primary(stack_run) else set())
 
 
 def test_every_documented_output_is_exported_by_some_topology_and_nothing_else_is():
@@ -69,6 +80,8 @@ def test_every_documented_output_is_exported_by_some_topology_and_nothing_else_i
         ok("dev", dbReadReplicas=1),
         ok("dev", dbTopology="aurora", proxyReaderEndpoint=True),
         ok("dev", dbTopology="multi-az-cluster", azCount=3, proxyReaderEndpoint=True),
+        ok("prod"),  # a DR primary (issue 12)
+        ok("dr"),  # its standby
     ]
     exported = set().union(*(set(r.exports) for r in runs))
     assert exported == set(STACK_OUTPUTS)

@@ -15,6 +15,7 @@ from components.target import ClusterTarget, EngineFamily
 from plan.config import load_stack_config
 from plan.engine import ACCOUNT, ProgramRun, Resource, run_program
 from tests.conftest import deploy, ok
+from tests.test_security import stack_key
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
@@ -169,7 +170,7 @@ def test_target_availability_is_a_metrics_insights_query_naming_this_proxy(stack
 def test_topic_is_encrypted_with_the_stacks_rotating_customer_managed_key(stack_run):
     """The stack's key (issue 14, components/encryption.py) encrypts the topic too; one key, one policy."""
     topic = stack_run.one(TOPIC)
-    key = stack_run.one(KEY)
+    key = stack_key(stack_run)
     assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
     assert "alias/aws/sns" not in json.dumps(topic.inputs)
     assert key.inputs["enableKeyRotation"] is True
@@ -177,7 +178,7 @@ def test_topic_is_encrypted_with_the_stacks_rotating_customer_managed_key(stack_
 
 
 def test_key_policy_lets_only_this_stacks_alarms_and_this_accounts_rds_events_use_it(stack_run):
-    policy = json.loads(stack_run.one(KEY).inputs["policy"])
+    policy = json.loads(stack_key(stack_run).inputs["policy"])
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert {"CloudWatchAlarmsPublish", "RdsEventsPublish"} <= set(by_sid)
     assert all(s["Effect"] == "Allow" for s in by_sid.values())

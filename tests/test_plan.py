@@ -83,7 +83,7 @@ def test_config_errors_are_reported_as_pulumi_up_does_and_exit_non_zero(capsys):
 
 def test_unknown_stack_is_a_clear_error(capsys):
     code, _, err = plan(capsys, "--stack", "staging")
-    assert code == 1 and "no stack file Pulumi.staging.yaml; stacks here: dev, prod" in err
+    assert code == 1 and "no stack file Pulumi.staging.yaml; stacks here: dev, dr, prod" in err
 
 
 def test_json_plan_has_the_documented_fields(capsys):

@@ -237,14 +237,14 @@ def warning_program(monkeypatch):
     """The plan's run of the real program, plus one pulumi.warn the way components/settings.py will."""
     import plan.__main__ as plan_main
 
-    def run_with_warning(stack, config, project="rds-proxy"):
+    def run_with_warning(stack, config, project="rds-proxy", stack_references=None):
         def program():
             pulumi.warn(WARNING)
             import runpy
 
             runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-        return run_program(stack, config, program=program, project=project)
+        return run_program(stack, config, program=program, project=project, stack_references=stack_references)
 
     monkeypatch.setattr(plan_main, "run_program", run_with_warning)
 

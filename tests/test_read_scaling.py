@@ -36,9 +36,9 @@ WATCHING_THE_DATABASE = {
 AURORA = {"dbTopology": "aurora"}
 MAZ = {"dbTopology": "multi-az-cluster", "azCount": 3}
 # prod sets dbMultiAz: true, which a cluster topology refuses: prod with a cluster turns it off.
-# Prod turns on Multi-AZ (an instance setting) and blue/green updates (instance only): a cluster needs neither.
-PROD_AURORA = {**AURORA, "dbMultiAz": False, "dbBlueGreenUpdate": False}
-PROD_MAZ = {**MAZ, "dbMultiAz": False, "dbBlueGreenUpdate": False}
+# prod is a DR primary (drRegion) with Multi-AZ: DR and Multi-AZ are instance features (tests/test_dr.py).
+PROD_AURORA = {**AURORA, "dbMultiAz": False, "drRegion": ""}
+PROD_MAZ = {**MAZ, "dbMultiAz": False, "drRegion": ""}
 
 
 def problems(**config) -> list[str]:
