@@ -31,6 +31,7 @@ lint: venv
 bench: venv
 	$(BIN)/python bench/bench_probe.py
 	$(BIN)/python bench/bench_plan.py
+	$(BIN)/python bench/bench_users.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
