@@ -33,6 +33,8 @@ class DatabaseSettings:
     skip_final_snapshot: bool
     final_snapshot_identifier: str
     """Used only when skip_final_snapshot is False."""
+    iam_database_authentication: bool = False
+    """IAM database authentication (proxyDefaultAuthScheme IAM_AUTH: the proxy logs in with IAM tokens)."""
     port: int = PORT
 
 
@@ -88,6 +90,8 @@ class Database(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             multi_az=s.multi_az,
             deletion_protection=s.deletion_protection,
+            # Left out rather than false when off, so stacks deployed before this option plan unchanged.
+            iam_database_authentication_enabled=True if s.iam_database_authentication else None,
             skip_final_snapshot=s.skip_final_snapshot,
             final_snapshot_identifier=None if s.skip_final_snapshot else s.final_snapshot_identifier,
             opts=pulumi.ResourceOptions(parent=self, protect=s.deletion_protection),

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 # AZ IDs where RDS Proxy cannot place endpoints (RDS Proxy limitations, "Availability Zones"); subnets are
 # picked by AZ *ID* because AZ names are shuffled per account.
 PROXY_UNSUPPORTED_AZ_IDS = ("use1-az3",)
+HTTPS = 443
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +29,11 @@ class NetworkingArgs:
 
     settings: NetworkSettings
     db_port: int
+    users_function: bool = False
+    """Add the group of the users bootstrap Lambda, which reaches the database directly on the DB port."""
+    secrets_manager_clients: Sequence[str] = ()
+    """Groups ("users", "probe") that call Secrets Manager from inside the VPC. When any does, an interface
+    endpoint with private DNS is created, admitting HTTPS from exactly these groups; otherwise none is."""
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -64,6 +70,10 @@ class Networking(pulumi.ComponentResource):
     """The proxy's ENIs sit in this group."""
     db_security_group_id: pulumi.Output[str]
     """The database instance sits in this group."""
+    users_security_group_id: pulumi.Output[str] | None
+    """The users bootstrap Lambda sits in this group (None without `users_function`)."""
+    users_network: list[pulumi.Resource]
+    """Rules (and the endpoint) the bootstrap needs before it runs: invoke it only once they exist."""
 
     def __init__(self, name: str, args: NetworkingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rdsproxy:index:Networking", name, None, opts)
@@ -114,42 +124,72 @@ class Networking(pulumi.ComponentResource):
             opts=child,
         )
 
+        roles = [
+            ("probe", "Clients of the RDS Proxy (probe Lambda)"),
+            ("proxy", "RDS Proxy endpoints"),
+            ("db", "RDS database instance"),
+        ]
+        if args.users_function:
+            roles.append(("users", "Database users bootstrap Lambda (reaches the database directly)"))
+        clients = list(dict.fromkeys(args.secrets_manager_clients))
+        if clients:
+            roles.append(("vpce", "Secrets Manager interface endpoint"))
         groups = {
             role: aws.ec2.SecurityGroup(
                 f"{name}-{role}-sg", vpc_id=vpc.id, description=description, opts=child
             )
-            for role, description in (
-                ("probe", "Clients of the RDS Proxy (probe Lambda)"),
-                ("proxy", "RDS Proxy endpoints"),
-                ("db", "RDS database instance"),
-            )
+            for role, description in roles
         }
-        # Each hop opens only the DB port, only to the next group: (from, to, why).
-        hops = (
-            ("probe", "proxy", "Probe Lambda to RDS Proxy"),
-            ("proxy", "db", "RDS Proxy to the database"),
-        )
-        for source, target, why in hops:
-            aws.vpc.SecurityGroupEgressRule(
+        # Each hop opens one port, only to the next group: (from, to, port, why).
+        hops = [
+            ("probe", "proxy", args.db_port, "Probe Lambda to RDS Proxy"),
+            ("proxy", "db", args.db_port, "RDS Proxy to the database"),
+        ]
+        if args.users_function:
+            hops.append(("users", "db", args.db_port, "Users bootstrap Lambda to the database"))
+        hops += [(c, "vpce", HTTPS, f"{c} Lambda to the Secrets Manager endpoint") for c in clients]
+        rules: dict[str, list[pulumi.Resource]] = {}
+        for source, target, port, why in hops:
+            egress = aws.vpc.SecurityGroupEgressRule(
                 f"{name}-{source}-to-{target}",
                 security_group_id=groups[source].id,
                 referenced_security_group_id=groups[target].id,
                 ip_protocol="tcp",
-                from_port=args.db_port,
-                to_port=args.db_port,
+                from_port=port,
+                to_port=port,
                 description=why,
                 opts=child,
             )
-            aws.vpc.SecurityGroupIngressRule(
+            ingress = aws.vpc.SecurityGroupIngressRule(
                 f"{name}-{target}-from-{source}",
                 security_group_id=groups[target].id,
                 referenced_security_group_id=groups[source].id,
                 ip_protocol="tcp",
-                from_port=args.db_port,
-                to_port=args.db_port,
+                from_port=port,
+                to_port=port,
                 description=why,
                 opts=child,
             )
+            rules.setdefault(source, []).extend([egress, ingress])
+
+        self.users_network = list(rules.get("users", []))
+        if clients:
+            # Private DNS makes the service's own hostname resolve to the endpoint, so boto3 needs no
+            # endpoint override (VPC user guide, "Access an AWS service using an interface VPC endpoint").
+            # The data source's id is its region.
+            endpoint = aws.ec2.VpcEndpoint(
+                f"{name}-secretsmanager-endpoint",
+                vpc_id=vpc.id,
+                service_name=f"com.amazonaws.{zones.id}.secretsmanager",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[s.id for s in subnets],
+                security_group_ids=[groups["vpce"].id],
+                tags={"Name": f"{name}-secretsmanager"},
+                opts=child,
+            )
+            if "users" in clients:
+                self.users_network.append(endpoint)
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in subnets])
@@ -157,6 +197,7 @@ class Networking(pulumi.ComponentResource):
         self.probe_security_group_id = groups["probe"].id
         self.proxy_security_group_id = groups["proxy"].id
         self.db_security_group_id = groups["db"].id
+        self.users_security_group_id = groups["users"].id if args.users_function else None
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,

@@ -32,10 +32,21 @@ from components.probe import ProbeSettings
 from components.proxy import (
     PROFILES,
     SESSION_PINNING_FILTERS,
+    AuthScheme,
+    ClientPasswordAuthType,
     IamAuth,
     PoolProfile,
     PoolSettings,
     ProxySettings,
+)
+from components.users import (
+    ALLOWED_PRIVILEGES,
+    FORBIDDEN_PRIVILEGES,
+    MAX_SECRETS_PER_PROXY,
+    PROBE_PRIVILEGES,
+    RESERVED_USER_NAMES,
+    DbUser,
+    UsersSettings,
 )
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
@@ -90,6 +101,7 @@ class Settings:
     database: DatabaseSettings
     proxy: ProxySettings
     probe: ProbeSettings
+    users: UsersSettings
 
     @staticmethod
     def from_config(config: pulumi.Config, project: str, stack: str) -> Settings:
@@ -134,18 +146,21 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
     prefix = resource_prefix(project, stack)
     proxy = parse_proxy(p, prefix)
     credentials = parse_credentials(p, proxy)
+    users = parse_users(p, prefix, credentials, proxy)
     settings = Settings(
         project=project,
         stack=stack,
         network=parse_network(p),
         credentials=credentials,
-        database=parse_database(p, prefix),
+        database=parse_database(p, prefix, users),
         proxy=proxy,
-        probe=parse_probe(p, prefix, credentials),
+        probe=parse_probe(p, prefix, users),
+        users=users,
     )
     if p.problems:
         order = {key: i for i, key in enumerate(DECLARED)}
-        problems = sorted(p.problems, key=lambda item: order.get(item[0], len(order)))
+        # `dbUsers[2].name` sorts with `dbUsers`.
+        problems = sorted(p.problems, key=lambda item: order.get(item[0].split("[")[0], len(order)))
         raise ConfigError(project, [message for _, message in problems])
     return settings
 
@@ -181,7 +196,7 @@ def parse_credentials(p: _Parser, proxy: ProxySettings) -> CredentialsSettings:
     )
 
 
-def parse_database(p: _Parser, prefix: str) -> DatabaseSettings:
+def parse_database(p: _Parser, prefix: str, users: UsersSettings) -> DatabaseSettings:
     instance_class = p.string("dbInstanceClass")
     if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", instance_class):
         p.fail(
@@ -205,6 +220,7 @@ def parse_database(p: _Parser, prefix: str) -> DatabaseSettings:
         deletion_protection=p.boolean("dbDeletionProtection"),
         skip_final_snapshot=p.boolean("dbSkipFinalSnapshot"),
         final_snapshot_identifier=f"{prefix}-final",
+        iam_database_authentication=users.scheme is AuthScheme.IAM_AUTH,
     )
 
 
@@ -267,14 +283,191 @@ def parse_proxy(p: _Parser, prefix: str) -> ProxySettings:
     )
 
 
-def parse_probe(p: _Parser, prefix: str, credentials: CredentialsSettings) -> ProbeSettings:
+def parse_probe(p: _Parser, prefix: str, users: UsersSettings) -> ProbeSettings:
     return ProbeSettings(
         function_name=f"{prefix}-probe",
-        # The probe logs in as the master user, with an IAM token when the proxy requires one.
-        db_user=credentials.username,
-        iam_auth=credentials.client_iam_auth is IamAuth.REQUIRED,
+        # Never the master user: its own least-privileged user (probeUser), logged in as the users section says.
+        db_user=users.probe_user.name,
         timeout=p.in_range("probeTimeout", p.integer("probeTimeout"), 5, 30),
         memory_size=p.in_range("probeMemorySize", p.integer("probeMemorySize"), 128, 10240),
+        log_retention_days=LOG_RETENTION_DAYS,
+    )
+
+
+# ---- users (dbUsers, proxyDefaultAuthScheme, probeUser) ----
+
+_USER_KEYS = ("name", "privileges", "database", "clientIamAuth", "clientPasswordAuthType")
+_USER_NAME_RULE = (
+    "a letter, then letters, digits or _, at most 32 characters, unique ignoring case, not the master user "
+    "(dbUsername), not probeUser, not one of " + ", ".join(sorted(RESERVED_USER_NAMES)) + " or mysql.*"
+)
+
+
+def _user_name_problem(name: Any) -> bool:
+    return (
+        not isinstance(name, str)
+        or not (_IDENTIFIER.fullmatch(name) and len(name) <= 32)
+        or name.lower() in RESERVED_USER_NAMES  # mysql.* accounts already fail the pattern (".")
+    )
+
+
+def parse_users(
+    p: _Parser, prefix: str, credentials: CredentialsSettings, proxy: ProxySettings
+) -> UsersSettings:
+    scheme_name = p.string("proxyDefaultAuthScheme")
+    scheme = AuthScheme.NONE
+    try:
+        scheme = AuthScheme(scheme_name)
+    except ValueError:
+        p.fail("proxyDefaultAuthScheme", scheme_name, " or ".join(m.value for m in AuthScheme))
+    if scheme is AuthScheme.IAM_AUTH and not proxy.require_tls:
+        p.fail(
+            "proxyDefaultAuthScheme",
+            scheme_name,
+            "NONE while requireTls is false (IAM_AUTH sends IAM tokens, which need TLS: set requireTls: true)",
+        )
+    default_db = p.string("dbName")  # checked by the database section
+    master = credentials.username
+
+    probe_name = p.string("probeUser")
+    if _user_name_problem(probe_name) or probe_name.lower() == master.lower():
+        p.fail(
+            "probeUser",
+            probe_name,
+            "a letter, then letters, digits or _, at most 32 characters, not the master user (dbUsername), "
+            "not one of " + ", ".join(sorted(RESERVED_USER_NAMES)) + " or mysql.*",
+        )
+    probe_user = DbUser(
+        name=probe_name,
+        privileges=PROBE_PRIVILEGES,
+        database=default_db,
+        client_iam_auth=proxy.iam_auth,
+        client_password_auth_type=None
+        if scheme is AuthScheme.IAM_AUTH
+        else ClientPasswordAuthType.MYSQL_CACHING_SHA2_PASSWORD,
+    )
+
+    raw = p.raw("dbUsers")
+    try:
+        entries = json.loads(raw) if raw.strip() else []
+    except json.JSONDecodeError:
+        entries = None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        p.fail(
+            "dbUsers",
+            raw,
+            'a list of objects such as [{"name": "app", "privileges": ["SELECT", "INSERT"]}] '
+            "(in the stack file, or `pulumi config set --path 'dbUsers[0].name' app`)",
+        )
+        entries = []
+
+    users: list[DbUser] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        at = f"dbUsers[{i}]"
+        for key in entry:
+            if key not in _USER_KEYS:
+                p.fail(f"{at}", key, f"keys among {', '.join(_USER_KEYS)} (only name is required)")
+        name = entry.get("name")
+        if (
+            _user_name_problem(name)
+            or name.lower() == master.lower()
+            or name.lower() == probe_name.lower()
+            or name.lower() in seen
+        ):
+            p.fail(f"{at}.name", name, _USER_NAME_RULE)
+        if isinstance(name, str):
+            seen.setdefault(name.lower(), i)
+
+        privileges = entry.get("privileges", ["SELECT"])
+        if (
+            not isinstance(privileges, list)
+            or not privileges
+            or not all(isinstance(v, str) for v in privileges)
+        ):
+            p.fail(f"{at}.privileges", privileges, "a non-empty list of privilege names")
+            privileges = []
+        normalized: list[str] = []
+        for privilege in privileges:
+            upper = " ".join(privilege.upper().split())
+            if upper not in ALLOWED_PRIVILEGES:
+                p.fail(
+                    f"{at}.privileges",
+                    privilege,
+                    "table or routine privileges among "
+                    + ", ".join(ALLOWED_PRIVILEGES)
+                    + " (never "
+                    + ", ".join(FORBIDDEN_PRIVILEGES)
+                    + " or other administrative privileges)",
+                )
+            elif upper not in normalized:
+                normalized.append(upper)
+
+        database = entry.get("database", default_db)
+        if not (isinstance(database, str) and _IDENTIFIER.fullmatch(database) and len(database) <= 64):
+            p.fail(f"{at}.database", database, "a letter, then letters, digits or _, at most 64 characters")
+
+        iam_name = entry.get("clientIamAuth", proxy.iam_auth.value)
+        client_iam = proxy.iam_auth
+        try:
+            client_iam = IamAuth(iam_name)
+        except (ValueError, TypeError):
+            p.fail(f"{at}.clientIamAuth", iam_name, " or ".join(m.value for m in IamAuth))
+        if client_iam is IamAuth.REQUIRED and not proxy.require_tls:
+            p.fail(
+                f"{at}.clientIamAuth",
+                iam_name,
+                "DISABLED while requireTls is false (IAM tokens need TLS: set requireTls: true)",
+            )
+
+        password_type: ClientPasswordAuthType | None = ClientPasswordAuthType.MYSQL_CACHING_SHA2_PASSWORD
+        if "clientPasswordAuthType" in entry:
+            chosen = entry["clientPasswordAuthType"]
+            if scheme is AuthScheme.IAM_AUTH:
+                p.fail(
+                    f"{at}.clientPasswordAuthType",
+                    chosen,
+                    "no clientPasswordAuthType under proxyDefaultAuthScheme IAM_AUTH (clients send IAM "
+                    "tokens, never passwords)",
+                )
+            else:
+                try:
+                    password_type = ClientPasswordAuthType(chosen)
+                except (ValueError, TypeError):
+                    p.fail(
+                        f"{at}.clientPasswordAuthType",
+                        chosen,
+                        " or ".join(m.value for m in ClientPasswordAuthType),
+                    )
+        if scheme is AuthScheme.IAM_AUTH:
+            password_type = None
+
+        users.append(
+            DbUser(
+                name=name if isinstance(name, str) else "",
+                privileges=tuple(normalized),
+                database=database if isinstance(database, str) else default_db,
+                client_iam_auth=client_iam,
+                client_password_auth_type=password_type,
+            )
+        )
+
+    if scheme is AuthScheme.NONE:
+        # Each user and the probe user has a secret, and the master's stays registered.
+        secrets = len(users) + 2
+        if secrets > MAX_SECRETS_PER_PROXY:
+            p.fail(
+                "dbUsers",
+                f"{len(users)} users",
+                f"at most {MAX_SECRETS_PER_PROXY - 2} users: RDS Proxy takes {MAX_SECRETS_PER_PROXY} secrets per "
+                f"proxy, and the master's and probeUser's count ({secrets} here)",
+            )
+
+    return UsersSettings(
+        scheme=scheme,
+        users=tuple(sorted(users, key=lambda u: u.name)),
+        probe_user=probe_user,
+        function_name=f"{prefix}-users",
         log_retention_days=LOG_RETENTION_DAYS,
     )
 

@@ -2,7 +2,8 @@
 
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
 master secret), database.py (the RDS instance), proxy.py (the proxy, its role, log group, pool and target),
-probe.py (the probe Lambda, its role and log group).
+probe.py (the probe Lambda, its role and log group), users.py (the database users, their secrets and the
+bootstrap Lambda that creates them).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs
 from components.settings import Settings
+from components.users import DbUsers, DbUsersArgs, connect_arns
 
 STACK_OUTPUTS: dict[str, str] = {
     "proxyEndpoint": "Hostname clients connect to (TLS, port 3306).",
@@ -28,6 +30,10 @@ STACK_OUTPUTS: dict[str, str] = {
     "probeFunctionName": "The probe Lambda to invoke.",
     "vpcId": "The VPC.",
     "privateSubnetIds": "The private subnets, one per Availability Zone.",
+    "dbUserConnectArns": "dbUsers entry → the exact `rds-db:connect` ARN (through the proxy) an application "
+    "role must be granted to log in as that user with IAM.",
+    "dbUserSecretArns": "dbUsers entry → its Secrets Manager secret (proxyDefaultAuthScheme NONE; empty under "
+    "IAM_AUTH, where users have no password).",
 }
 """The stack outputs users script against, by exported name: the one list (README and tests read it)."""
 
@@ -43,7 +49,8 @@ class RdsProxyStack(pulumi.ComponentResource):
     """RDS MySQL behind RDS Proxy, credentials in Secrets Manager, and a probe Lambda, in a private VPC.
 
     Deploy graph: the database (10-15 min) and the proxy (3-5 min) build in parallel; only the proxy
-    target waits for the instance, and the probe waits only for the proxy.
+    target and the users bootstrap (its function, its invocation and the user secrets' values, which hold the
+    database's host) wait for the instance, and the probe waits only for the proxy.
     """
 
     outputs: dict[str, pulumi.Output]
@@ -56,7 +63,16 @@ class RdsProxyStack(pulumi.ComponentResource):
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        net = Networking(f"{name}-net", NetworkingArgs(settings=s.network, db_port=s.database.port), child)
+        net = Networking(
+            f"{name}-net",
+            NetworkingArgs(
+                settings=s.network,
+                db_port=s.database.port,
+                users_function=True,
+                secrets_manager_clients=("users", "probe") if s.users.clients_read_secrets else ("users",),
+            ),
+            child,
+        )
         creds = Credentials(f"{name}-creds", CredentialsArgs(settings=s.credentials), child)
         db = Database(
             f"{name}-db",
@@ -69,14 +85,31 @@ class RdsProxyStack(pulumi.ComponentResource):
             ),
             child,
         )
+        assert net.users_security_group_id is not None
+        users = DbUsers(
+            f"{name}-users",
+            DbUsersArgs(
+                subnet_ids=net.private_subnet_ids,
+                security_group_ids=[net.users_security_group_id],
+                db_address=db.address,
+                db_port=db.port,
+                master_secret_arn=creds.secret_arn,
+                kms_key_arn=creds.kms_key_arn,
+                network_ready=net.users_network,
+                settings=s.users,
+            ),
+            child,
+        )
         proxy = Proxy(
             f"{name}-proxy",
             ProxyArgs(
                 subnet_ids=net.private_subnet_ids,
                 security_group_ids=[net.proxy_security_group_id],
                 target=db.target,
-                auths=creds.auths,
+                auths=[*creds.auths, *users.auths],
                 settings=s.proxy,
+                default_auth_scheme=s.users.scheme,
+                iam_db_users=[u.name for u in s.users.all_users],
                 role_moved_from=creds,
             ),
             child,
@@ -90,11 +123,13 @@ class RdsProxyStack(pulumi.ComponentResource):
                 proxy_arn=proxy.arn,
                 db_name=db.db_name,
                 db_port=db.port,
+                logins=users.logins,
                 settings=s.probe,
             ),
             child,
         )
 
+        entries = [u.name for u in s.users.users]
         self.outputs = {
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
@@ -105,6 +140,10 @@ class RdsProxyStack(pulumi.ComponentResource):
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
+            "dbUserConnectArns": proxy.arn.apply(lambda arn: connect_arns(arn, entries)),
+            "dbUserSecretArns": pulumi.Output.from_input(
+                {u: arn for u, arn in users.secret_arns.items() if u in entries}
+            ),
         }
         if set(self.outputs) != set(STACK_OUTPUTS):
             raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")

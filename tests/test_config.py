@@ -20,6 +20,7 @@ KEYS = {
     "iamAuth", "vpcCidr", "azCount", "dbInstanceClass", "dbEngineVersion", "dbAllocatedStorage",
     "dbName", "dbUsername", "dbBackupRetentionDays", "dbMultiAz", "dbDeletionProtection",
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
+    "dbUsers", "proxyDefaultAuthScheme", "probeUser",
 }  # fmt: skip
 
 
@@ -47,7 +48,7 @@ def test_every_key_is_declared_with_type_description_and_default():
         assert {"type", "description", "default"} <= set(decl), key
 
 
-PY_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+PY_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}
 
 
 def _matches(value, declared: str) -> bool:

@@ -52,7 +52,7 @@ def test_password_comes_from_the_generated_secret_never_a_literal(stack_run):
     db = stack_run.one(INSTANCE).inputs
     assert isinstance(db["password"], SecretValue)
     assert db["password"].value == reveal(
-        stack_run.one("random:index/randomPassword:RandomPassword").outputs["result"]
+        stack_run.named("rds-proxy-creds-master-password").outputs["result"]
     )
 
 
@@ -84,8 +84,11 @@ def test_prod_is_multi_az_protected_and_keeps_a_final_snapshot():
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_no_password_literal_in_any_input(stack):
-    run = ok(stack)
-    password = run.one("random:index/randomPassword:RandomPassword").outputs["result"]
-    password = reveal(password)
+    run = ok(stack, dbUsers=[{"name": "app"}])
+    passwords = [
+        reveal(p.outputs["result"]) for p in run.by_type("random:index/randomPassword:RandomPassword")
+    ]
+    assert len(passwords) == 3  # master, probe user, app
     for resource in run.resources:
-        assert password not in repr(resource.inputs), resource.name
+        for password in passwords:
+            assert password not in repr(resource.inputs), resource.name

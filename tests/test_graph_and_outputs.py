@@ -14,26 +14,50 @@ OUTPUTS = {
     "probeFunctionName",
     "vpcId",
     "privateSubnetIds",
+    "dbUserConnectArns",
+    "dbUserSecretArns",
 }
 
 
-def test_only_the_proxy_target_waits_for_the_instance(stack_run):
+def test_only_the_proxy_target_and_the_users_bootstrap_wait_for_the_instance(stack_run):
+    """The bootstrap must reach a running database, and a user secret holds the instance's host (the shape
+    rotation functions expect): those wait for the instance. Nothing else does, so the proxy still builds
+    while RDS does."""
     instance = stack_run.one("aws:rds/instance:Instance")
-    waiting = {r.type for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
-    assert waiting == {"aws:rds/proxyTarget:ProxyTarget"}
+    waiting = {r.name for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
+    assert waiting == {
+        "rds-proxy-proxy-target",
+        "rds-proxy-users-function",
+        "rds-proxy-users-bootstrap",
+        "rds-proxy-users-rdsproxy_probe-secret-value",
+    }
+
+
+def test_with_more_users_and_iam_auth_still_only_the_target_and_bootstrap_wait():
+    for scheme in ("NONE", "IAM_AUTH"):
+        run = ok("dev", dbUsers=[{"name": "app"}], proxyDefaultAuthScheme=scheme)
+        instance = run.one("aws:rds/instance:Instance")
+        waiting = {r.name for r in run.resources if r.custom and run.depends_on(r, instance)}
+        expected = {"rds-proxy-proxy-target", "rds-proxy-users-function", "rds-proxy-users-bootstrap"}
+        if scheme == "NONE":
+            expected |= {"rds-proxy-users-app-secret-value", "rds-proxy-users-rdsproxy_probe-secret-value"}
+        else:  # the proxy's rds-db:connect grant names the instance's resource id
+            expected |= {"rds-proxy-proxy-db-connect"}
+        assert waiting == expected, scheme
 
 
 def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):
     instance = stack_run.one("aws:rds/instance:Instance")
-    for type_ in ("aws:rds/proxy:Proxy", "aws:lambda/function:Function"):
-        assert not stack_run.depends_on(stack_run.one(type_), instance), type_
+    for name in ("rds-proxy-proxy-proxy", "rds-proxy-probe-function"):
+        assert not stack_run.depends_on(stack_run.named(name), instance), name
 
 
 def test_component_tree(stack_run):
     root = stack_run.one("rdsproxy:index:RdsProxyStack")
     children = {r.type for r in stack_run.resources if r.parent == root.urn}
     assert children == {
-        f"rdsproxy:index:{c}" for c in ("Networking", "Credentials", "Database", "Proxy", "ProbeFunction")
+        f"rdsproxy:index:{c}"
+        for c in ("Networking", "Credentials", "Database", "DbUsers", "Proxy", "ProbeFunction")
     }
     for r in stack_run.resources:
         if r.custom:
@@ -53,17 +77,21 @@ def test_outputs_carry_the_deployed_values(stack_run):
     assert out["proxyArn"] == proxy.outputs["arn"]
     assert out["dbInstanceId"] == db.outputs["identifier"]
     assert out["dbEndpoint"] == db.outputs["address"]
-    assert out["secretArn"] == stack_run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
-    assert out["probeFunctionName"] == stack_run.one("aws:lambda/function:Function").inputs["name"]
+    assert out["secretArn"] == stack_run.named("rds-proxy-creds-master-secret").outputs["arn"]
+    assert out["probeFunctionName"] == stack_run.named("rds-proxy-probe-function").inputs["name"]
     assert out["vpcId"] == stack_run.one("aws:ec2/vpc:Vpc").id
     assert out["privateSubnetIds"] == [s.id for s in stack_run.by_type("aws:ec2/subnet:Subnet")]
 
 
-def test_no_output_is_a_secret_or_holds_the_password(stack_run):
-    password = stack_run.one("random:index/randomPassword:RandomPassword").outputs["result"]
-    password = getattr(password, "value", password)
+def test_no_output_is_a_secret_or_holds_a_password(stack_run):
+    passwords = [
+        getattr(p.outputs["result"], "value", p.outputs["result"])
+        for p in stack_run.by_type("random:index/randomPassword:RandomPassword")
+    ]
+    assert len(passwords) == 2  # the master's and the probe user's
     assert stack_run.secret_exports == set()
-    assert password not in repr(stack_run.exports)
+    for password in passwords:
+        assert password not in repr(stack_run.exports)
 
 
 def test_readme_diagram_is_the_one_the_plan_draws():

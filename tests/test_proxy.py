@@ -34,10 +34,11 @@ def test_proxy_is_mysql_tls_only_with_secret_auth_and_iam(stack_run):
     proxy = stack_run.one(PROXY).inputs
     assert proxy["engineFamily"] == "MYSQL"
     assert proxy["requireTls"] is True
-    (auth,) = proxy["auths"]
+    auth = proxy["auths"][0]  # the master's entry stays first; user entries follow (tests/test_users.py)
     assert auth["authScheme"] == "SECRETS"
-    assert auth["secretArn"] == stack_run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
+    assert auth["secretArn"] == stack_run.named("rds-proxy-creds-master-secret").outputs["arn"]
     assert auth["iamAuth"] == "REQUIRED"
+    assert proxy["defaultAuthScheme"] == "NONE"
 
 
 @pytest.mark.parametrize(
