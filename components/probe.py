@@ -122,7 +122,9 @@ class ProbeFunction(pulumi.ComponentResource):
 
         package, package_hash = write_package("probe", MODULES, args.source_dir)
         own = args.logins[s.db_user]
-        others = {u: login for u, login in sorted(args.logins.items()) if u != s.db_user}
+        # The dbUsers entries an event may name, and the probe user itself when it logs in with a password:
+        # the probe reads that password from its secret (an entry for DB_USER wins over DB_AUTH).
+        others = {u: login for u, login in sorted(args.logins.items()) if u != s.db_user or not login.iam}
         environment: dict[str, pulumi.Input[str]] = {
             "PROXY_ENDPOINT": args.proxy_endpoint,
             "DB_PORT": str(args.db_port),
@@ -140,8 +142,6 @@ class ProbeFunction(pulumi.ComponentResource):
                 )
             ),
         }
-        if own.secret_arn is not None:
-            environment["DB_SECRET_ARN"] = own.secret_arn
         function = aws.lambda_.Function(
             f"{name}-function",
             name=s.function_name,

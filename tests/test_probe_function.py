@@ -91,7 +91,8 @@ def test_without_iam_auth_the_probe_reads_its_password_from_its_secret_and_gets_
     run = ok("dev", iamAuth="DISABLED")
     env = run.named("rds-proxy-probe-function").inputs["environment"]["variables"]
     secret = run.named("rds-proxy-users-rdsproxy_probe-secret").outputs["arn"]
-    assert env["DB_AUTH"] == "password" and env["DB_SECRET_ARN"] == secret
+    assert env["DB_AUTH"] == "password"
+    assert json.loads(env["DB_USERS"]) == {"rdsproxy_probe": {"auth": "password", "secret_arn": secret}}
     assert not any("PASSWORD" in k for k in env)
     assert not [p for p in run.by_type("aws:iam/rolePolicy:RolePolicy") if "db-connect" in p.name]
     (statement,) = policy_doc(run.named("rds-proxy-probe-secret-access").inputs)["Statement"]
