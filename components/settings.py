@@ -45,6 +45,7 @@ from components.users import (
     MAX_SECRETS_PER_PROXY,
     PROBE_PRIVILEGES,
     RESERVED_USER_NAMES,
+    SYSTEM_DATABASES,
     DbUser,
     UsersSettings,
 )
@@ -326,7 +327,9 @@ def parse_users(
             scheme_name,
             "NONE while requireTls is false (IAM_AUTH sends IAM tokens, which need TLS: set requireTls: true)",
         )
-    default_db = p.string("dbName")  # checked by the database section
+    default_db = p.string("dbName")  # its shape is checked by the database section
+    if default_db.lower() in SYSTEM_DATABASES:
+        p.fail("dbName", default_db, "a database of your own, not " + ", ".join(sorted(SYSTEM_DATABASES)))
     master = credentials.username
 
     probe_name = p.string("probeUser")
@@ -404,8 +407,18 @@ def parse_users(
                 normalized.append(upper)
 
         database = entry.get("database", default_db)
-        if not (isinstance(database, str) and _IDENTIFIER.fullmatch(database) and len(database) <= 64):
-            p.fail(f"{at}.database", database, "a letter, then letters, digits or _, at most 64 characters")
+        if not (
+            isinstance(database, str)
+            and _IDENTIFIER.fullmatch(database)
+            and len(database) <= 64
+            and database.lower() not in SYSTEM_DATABASES
+        ):
+            p.fail(
+                f"{at}.database",
+                database,
+                "a letter, then letters, digits or _, at most 64 characters, not "
+                + ", ".join(sorted(SYSTEM_DATABASES)),
+            )
 
         iam_name = entry.get("clientIamAuth", proxy.iam_auth.value)
         client_iam = proxy.iam_auth

@@ -58,6 +58,11 @@ is the smallest of them (it reads no table data), and the probe query (`SELECT 1
 CURRENT_USER()`) needs no table at all."""
 RESERVED_USER_NAMES = frozenset({"rdsadmin", "rdsrepladmin", "rdsproxyadmin", "root"})
 """Accounts RDS and RDS Proxy own; `mysql.*` accounts are reserved too (they fail the name pattern)."""
+SYSTEM_DATABASES = frozenset(
+    {"mysql", "information_schema", "performance_schema", "sys", "rdsproxy_bootstrap"}
+)
+"""The server's own schemas and the bootstrap's bookkeeping schema: no user is granted anything there (the
+bootstrap refuses them too; checked here so `pulumi up` fails before declaring anything)."""
 MAX_SECRETS_PER_PROXY = 200
 """RDS Proxy quota: secrets (auth entries) per proxy (RDS user guide, "Quotas and limitations for RDS Proxy")."""
 FUNCTION_TIMEOUT = 300

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -160,6 +162,16 @@ def test_database_is_an_identifier():
     assert one_problem(dbUsers=[{"name": "app", "database": "my-db"}]).startswith(
         'dbUsers[0].database: "my-db" is not allowed; expected a letter, then letters, digits or _, at most 64'
     )
+
+
+@pytest.mark.parametrize(
+    "database", ["mysql", "SYS", "information_schema", "performance_schema", "rdsproxy_bootstrap"]
+)
+def test_no_user_is_granted_anything_on_a_system_database(database):
+    problem = one_problem(dbUsers=[{"name": "app", "database": database}])
+    assert problem.startswith(f'dbUsers[0].database: "{database}" is not allowed; expected a letter')
+    assert "not information_schema, mysql, performance_schema, rdsproxy_bootstrap, sys" in problem
+    assert one_problem(dbName=database.lower()).startswith(f'dbName: "{database.lower()}" is not allowed;')
 
 
 def test_client_iam_auth_is_required_or_disabled():
@@ -501,6 +513,24 @@ def test_invocation_input_lists_names_grants_databases_auth_kinds_and_secret_arn
             entry("reports", ["SELECT"], "analytics"),
         ],
     }
+
+
+@pytest.mark.parametrize("scheme", ["NONE", "IAM_AUTH"])
+@pytest.mark.parametrize("action", ["create", "update", "delete"])
+def test_the_bootstrap_handler_accepts_the_input_the_stack_declares(scheme, action):
+    """The other side of the contract: the handler's own validation takes the declared input as the provider
+    sends it (with `tf` added under CRUD) and sees the same users."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
+    import users_function
+
+    declared = input_of(users_run(scheme))
+    request = users_function.parse_event({**declared, "tf": {"action": action, "prev_input": None}})
+    assert request.action == action
+    assert request.master_secret_arn == declared["master_secret_arn"]
+    if action != "delete":
+        assert [(u.name, u.auth, u.secret_arn) for u in request.users] == [
+            (u["name"], u["auth"], u["secret_arn"]) for u in declared["users"]
+        ]
 
 
 def test_invocation_is_crud_on_the_fixed_function_name_with_nothing_that_forces_replacement():
