@@ -220,6 +220,10 @@ class Proxy(pulumi.ComponentResource):
             role_arn=pulumi.Output.all(role.arn, policy.id).apply(lambda a: a[0]),
             vpc_subnet_ids=args.subnet_ids,
             vpc_security_group_ids=args.security_group_ids,
+            # The provider requires `auths` only when the scheme is NONE ("Required when default_auth_scheme is
+            # NONE or unspecified", pulumi_aws rds.Proxy). Under IAM_AUTH the master's entry stays: AWS's
+            # migration keeps the secret permission beside rds-db:connect while the proxy switches
+            # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-iam-migration.html).
             auths=[
                 aws.rds.ProxyAuthArgs(
                     auth_scheme="SECRETS",
