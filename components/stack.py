@@ -30,8 +30,8 @@ STACK_OUTPUTS: dict[str, str] = {
     "probeFunctionName": "The probe Lambda to invoke.",
     "vpcId": "The VPC.",
     "privateSubnetIds": "The private subnets, one per Availability Zone.",
-    "dbUserConnectArns": "dbUsers entry → the exact `rds-db:connect` ARN (through the proxy) an application "
-    "role must be granted to log in as that user with IAM.",
+    "dbUserConnectArns": "dbUsers entry reached with IAM → the exact `rds-db:connect` ARN (through the proxy) "
+    "an application role must be granted to log in as that user.",
     "dbUserSecretArns": "dbUsers entry → its Secrets Manager secret (proxyDefaultAuthScheme NONE; empty under "
     "IAM_AUTH, where users have no password).",
 }
@@ -130,6 +130,7 @@ class RdsProxyStack(pulumi.ComponentResource):
         )
 
         entries = [u.name for u in s.users.users]
+        iam_entries = [u.name for u in s.users.users if s.users.client_uses_iam(u)]
         self.outputs = {
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
@@ -140,7 +141,7 @@ class RdsProxyStack(pulumi.ComponentResource):
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
-            "dbUserConnectArns": proxy.arn.apply(lambda arn: connect_arns(arn, entries)),
+            "dbUserConnectArns": proxy.arn.apply(lambda arn: connect_arns(arn, iam_entries)),
             "dbUserSecretArns": pulumi.Output.from_input(
                 {u: arn for u, arn in users.secret_arns.items() if u in entries}
             ),
