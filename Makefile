@@ -21,7 +21,7 @@ test: venv
 
 ## Offline plan of STACK (no AWS, no Pulumi CLI): make plan STACK=prod ARGS="--format json"
 plan: venv
-	$(BIN)/python -m plan --stack $(STACK) $(ARGS)
+	@$(BIN)/python -m plan --stack $(STACK) $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

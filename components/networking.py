@@ -34,6 +34,8 @@ class NetworkingArgs:
     secrets_manager_clients: Sequence[str] = ()
     """Groups ("users", "probe") that call Secrets Manager from inside the VPC. When any does, an interface
     endpoint with private DNS is created, admitting HTTPS from exactly these groups; otherwise none is."""
+    replica_clients: bool = False
+    """Also build the read replicas' group and the group of the clients that read them directly."""
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -74,6 +76,10 @@ class Networking(pulumi.ComponentResource):
     """The users bootstrap Lambda sits in this group (None without `users_function`)."""
     users_network: list[pulumi.Resource]
     """Rules (and the endpoint) the bootstrap needs before it runs: invoke it only once they exist."""
+    replica_security_group_id: pulumi.Output[str] | None
+    """The read replicas sit in this group (only with `replica_clients`)."""
+    replica_clients_security_group_id: pulumi.Output[str] | None
+    """Clients that read the replicas directly sit in this group (only with `replica_clients`)."""
 
     def __init__(self, name: str, args: NetworkingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rdsproxy:index:Networking", name, None, opts)
@@ -129,25 +135,32 @@ class Networking(pulumi.ComponentResource):
             ("proxy", "RDS Proxy endpoints"),
             ("db", "RDS database instance"),
         ]
+        # Each hop opens one port, only to the next group: (from, to, port, why).
+        hops = [
+            ("probe", "proxy", args.db_port, "Probe Lambda to RDS Proxy"),
+            ("proxy", "db", args.db_port, "RDS Proxy to the database"),
+        ]
+        if args.replica_clients:
+            # RDS Proxy cannot target a read replica, so replicas are read directly, by the clients placed in
+            # their own group; the database's group keeps admitting only the proxy (and the users bootstrap).
+            roles += [
+                ("replica-clients", "Clients that read the RDS read replicas directly"),
+                ("replica", "RDS read replicas"),
+            ]
+            hops.append(("replica-clients", "replica", args.db_port, "Direct readers to the read replicas"))
         if args.users_function:
             roles.append(("users", "Database users bootstrap Lambda (reaches the database directly)"))
+            hops.append(("users", "db", args.db_port, "Users bootstrap Lambda to the database"))
         clients = list(dict.fromkeys(args.secrets_manager_clients))
         if clients:
             roles.append(("vpce", "Secrets Manager interface endpoint"))
+            hops += [(c, "vpce", HTTPS, f"{c} Lambda to the Secrets Manager endpoint") for c in clients]
         groups = {
             role: aws.ec2.SecurityGroup(
                 f"{name}-{role}-sg", vpc_id=vpc.id, description=description, opts=child
             )
             for role, description in roles
         }
-        # Each hop opens one port, only to the next group: (from, to, port, why).
-        hops = [
-            ("probe", "proxy", args.db_port, "Probe Lambda to RDS Proxy"),
-            ("proxy", "db", args.db_port, "RDS Proxy to the database"),
-        ]
-        if args.users_function:
-            hops.append(("users", "db", args.db_port, "Users bootstrap Lambda to the database"))
-        hops += [(c, "vpce", HTTPS, f"{c} Lambda to the Secrets Manager endpoint") for c in clients]
         rules: dict[str, list[pulumi.Resource]] = {}
         for source, target, port, why in hops:
             egress = aws.vpc.SecurityGroupEgressRule(
@@ -198,13 +211,19 @@ class Networking(pulumi.ComponentResource):
         self.proxy_security_group_id = groups["proxy"].id
         self.db_security_group_id = groups["db"].id
         self.users_security_group_id = groups["users"].id if args.users_function else None
-        self.register_outputs(
-            {
-                "vpc_id": self.vpc_id,
-                "private_subnet_ids": self.private_subnet_ids,
-                "db_subnet_group_name": self.db_subnet_group_name,
-                "probe_security_group_id": self.probe_security_group_id,
-                "proxy_security_group_id": self.proxy_security_group_id,
-                "db_security_group_id": self.db_security_group_id,
-            }
+        self.replica_security_group_id = groups["replica"].id if args.replica_clients else None
+        self.replica_clients_security_group_id = (
+            groups["replica-clients"].id if args.replica_clients else None
         )
+        outputs = {
+            "vpc_id": self.vpc_id,
+            "private_subnet_ids": self.private_subnet_ids,
+            "db_subnet_group_name": self.db_subnet_group_name,
+            "probe_security_group_id": self.probe_security_group_id,
+            "proxy_security_group_id": self.proxy_security_group_id,
+            "db_security_group_id": self.db_security_group_id,
+        }
+        if args.replica_clients:
+            outputs["replica_security_group_id"] = groups["replica"].id
+            outputs["replica_clients_security_group_id"] = groups["replica-clients"].id
+        self.register_outputs(outputs)

@@ -44,6 +44,8 @@ class ProbeFunctionArgs:
     """How to log in as the probe user and as each dbUsers entry (an event may name one)."""
     settings: ProbeSettings
     source_dir: Path = field(default=LAMBDA_SRC)
+    proxy_reader_endpoint: pulumi.Input[str] | None = None
+    """The proxy's READ_ONLY endpoint, when there is one (`{"endpoint": "reader"}` events connect to it)."""
 
 
 class ProbeFunction(pulumi.ComponentResource):
@@ -142,6 +144,8 @@ class ProbeFunction(pulumi.ComponentResource):
                 )
             ),
         }
+        if args.proxy_reader_endpoint is not None:
+            environment["PROXY_READER_ENDPOINT"] = args.proxy_reader_endpoint
         function = aws.lambda_.Function(
             f"{name}-function",
             name=s.function_name,

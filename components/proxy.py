@@ -105,6 +105,8 @@ class ProxySettings:
     iam_auth: IamAuth
     """`iamAuth`: whether clients must present IAM tokens (the default of every auth entry)."""
     log_retention_days: int
+    reader_endpoint: bool = False
+    """`proxyReaderEndpoint`: add a READ_ONLY endpoint (only for cluster targets; settings.py checks)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +140,8 @@ class Proxy(pulumi.ComponentResource):
     """Hostname clients connect to."""
     role_arn: pulumi.Output[str]
     """The proxy's role (trusted by rds.amazonaws.com)."""
+    reader_endpoint: pulumi.Output[str] | None
+    """Hostname of the READ_ONLY proxy endpoint (only with `reader_endpoint`)."""
 
     def __init__(self, name: str, args: ProxyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rdsproxy:index:Proxy", name, None, opts)
@@ -274,15 +278,34 @@ class Proxy(pulumi.ComponentResource):
                 ),
             )
 
+        self.reader_endpoint = None
+        if s.reader_endpoint:
+            # Routes to the cluster's readers ("Using reader endpoints with Aurora clusters" in the Aurora
+            # user guide, "Proxy endpoints for Multi-AZ DB clusters" in the RDS user guide; an instance
+            # target fails every request, so settings.py refuses it). Same subnets and group as the proxy,
+            # so the clients that may reach the proxy may reach it, and nothing else. Billed like an
+            # interface VPC endpoint.
+            reader = aws.rds.ProxyEndpoint(
+                f"{name}-reader-endpoint",
+                db_proxy_name=proxy.name,
+                db_proxy_endpoint_name=f"{s.name}-reader",
+                target_role="READ_ONLY",
+                vpc_subnet_ids=args.subnet_ids,
+                vpc_security_group_ids=args.security_group_ids,
+                opts=with_proxy,
+            )
+            self.reader_endpoint = reader.endpoint
+
         self.proxy_name = proxy.name
         self.arn = proxy.arn
         self.endpoint = proxy.endpoint
         self.role_arn = role.arn
-        self.register_outputs(
-            {
-                "proxy_name": self.proxy_name,
-                "arn": self.arn,
-                "endpoint": self.endpoint,
-                "role_arn": self.role_arn,
-            }
-        )
+        outputs = {
+            "proxy_name": self.proxy_name,
+            "arn": self.arn,
+            "endpoint": self.endpoint,
+            "role_arn": self.role_arn,
+        }
+        if self.reader_endpoint is not None:
+            outputs["reader_endpoint"] = self.reader_endpoint
+        self.register_outputs(outputs)

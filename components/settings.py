@@ -26,7 +26,20 @@ import pulumi
 import yaml
 
 from components.credentials import CredentialsSettings
-from components.database import DatabaseSettings
+from components.database import (
+    AURORA_CLASS,
+    AURORA_VERSION,
+    MAX_AURORA_READERS,
+    MAX_READ_REPLICAS,
+    MIN_MULTI_AZ_CLUSTER_PATCH,
+    MULTI_AZ_CLUSTER_FAMILIES,
+    MULTI_AZ_CLUSTER_VERSION,
+    SERVERLESS_CLASS,
+    TOPOLOGY_DEFAULTS,
+    DatabaseSettings,
+    ServerlessCapacity,
+    Topology,
+)
 from components.networking import NetworkSettings
 from components.probe import ProbeSettings
 from components.proxy import (
@@ -198,31 +211,235 @@ def parse_credentials(p: _Parser, proxy: ProxySettings) -> CredentialsSettings:
 
 
 def parse_database(p: _Parser, prefix: str, users: UsersSettings) -> DatabaseSettings:
-    instance_class = p.string("dbInstanceClass")
-    if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", instance_class):
-        p.fail(
-            "dbInstanceClass",
-            instance_class,
-            "an RDS instance class such as db.t3.micro (db.<family>.<size>)",
-        )
-    engine_version = p.string("dbEngineVersion")
-    if not re.fullmatch(r"8\.(0|4)(\.\d+)?", engine_version):
-        p.fail("dbEngineVersion", engine_version, "MySQL 8.0 or 8.4, optionally with a patch level (8.0.39)")
+    topology = _topology(p)
+    own = TOPOLOGY_DEFAULTS[topology]
+    # "" (the declared default) means the topology's own class and version.
+    instance_class = p.string("dbInstanceClass") or own.instance_class
+    engine_version = p.string("dbEngineVersion") or own.engine_version
+    _check_class_and_version(p, topology, instance_class, engine_version)
     db_name = p.string("dbName")
     if not (_IDENTIFIER.fullmatch(db_name) and len(db_name) <= 64):
         p.fail("dbName", db_name, "a letter, then letters, digits or _, at most 64 characters")
+    reader_count = _reader_count(p, topology, own.reader_count)
+    reader_class = _reader_instance_class(p, topology)
+    serverless = _serverless_capacity(p)
+    multi_az = p.boolean("dbMultiAz")
+    if multi_az and topology is not Topology.INSTANCE:
+        p.fail(
+            "dbMultiAz",
+            multi_az,
+            f"false with dbTopology {topology.value}: a cluster spreads its instances over Availability "
+            "Zones itself (dbMultiAz adds a standby to an instance)",
+        )
+    read_replicas = p.in_range("dbReadReplicas", p.integer("dbReadReplicas"), 0, MAX_READ_REPLICAS)
+    if read_replicas and topology is not Topology.INSTANCE:
+        p.fail(
+            "dbReadReplicas",
+            read_replicas,
+            f"0 with dbTopology {topology.value}: the cluster's readers serve reads (dbReadReplicas adds "
+            "replicas to an instance)",
+        )
+    if topology is Topology.MULTI_AZ_CLUSTER:
+        az_count = p.integer("azCount")
+        if az_count < 3:
+            # RDS user guide, "Creating a Multi-AZ DB cluster": the subnet group must cover three AZs.
+            p.fail(
+                "azCount",
+                az_count,
+                "at least 3 with dbTopology multi-az-cluster: a Multi-AZ DB cluster needs subnets in three "
+                "Availability Zones",
+            )
+    _check_proxy_reader_endpoint(p, topology, reader_count)
+    classes = [instance_class, reader_class or instance_class] if topology is Topology.AURORA else []
     return DatabaseSettings(
         instance_class=instance_class,
         engine_version=engine_version,
         allocated_storage=p.in_range("dbAllocatedStorage", p.integer("dbAllocatedStorage"), 20, 65536),
         db_name=db_name,
         backup_retention_days=p.in_range("dbBackupRetentionDays", p.integer("dbBackupRetentionDays"), 7, 35),
-        multi_az=p.boolean("dbMultiAz"),
+        multi_az=multi_az,
         deletion_protection=p.boolean("dbDeletionProtection"),
         skip_final_snapshot=p.boolean("dbSkipFinalSnapshot"),
-        final_snapshot_identifier=f"{prefix}-final",
+        final_snapshot_prefix=f"{prefix}-final",
+        topology=topology,
+        reader_count=reader_count,
+        reader_instance_class=reader_class,
+        serverless=serverless if SERVERLESS_CLASS in classes else None,
+        read_replicas=read_replicas,
         iam_database_authentication=users.scheme is AuthScheme.IAM_AUTH,
     )
+
+
+# --- Read scaling (issue 9): the topology and what fits it -------------------------------------------------
+
+# AWS, "Using reader endpoints with Aurora clusters" (RDS Proxy endpoints, Aurora user guide):
+READER_ENDPOINT_ON_INSTANCE = (
+    '"Requests also fail if the target of the proxy is an RDS instance instead of an Aurora cluster." '
+    "(AWS, RDS Proxy endpoints, https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/"
+    "rds-proxy-endpoints.html)"
+)
+# Aurora Serverless v2 capacity: half-ACU steps, at most 256 ACUs on recent Aurora versions (128 on older
+# ones) (RDS API reference, ServerlessV2ScalingConfiguration). A minimum of 0 turns on auto-pause, which RDS Proxy
+# rules out: the proxy's connections keep the instance from pausing (Aurora user guide, "Scaling to Zero ACUs
+# with automatic pause and resume", prerequisites and limitations; AWS's aurora-mysql skill notes in
+# aws/agent-toolkit-for-aws list RDS Proxy as incompatible with scale-to-zero).
+MIN_ACU, MAX_ACU = 0.5, 256.0
+TOPOLOGY_OWN = -1
+"""dbReaderCount defaults to -1 in Pulumi.yaml: "the topology's own number of readers"."""
+
+
+def _topology(p: _Parser) -> Topology:
+    name = p.string("dbTopology")
+    try:
+        return Topology(name)
+    except ValueError:
+        p.fail("dbTopology", name, ", ".join(t.value for t in Topology))
+        return Topology(DEFAULTS["dbTopology"])
+
+
+def _check_class_and_version(
+    p: _Parser, topology: Topology, instance_class: str, engine_version: str
+) -> None:
+    if topology is Topology.INSTANCE:
+        if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", instance_class):
+            p.fail(
+                "dbInstanceClass",
+                instance_class,
+                "an RDS instance class such as db.t3.micro (db.<family>.<size>)",
+            )
+        if not re.fullmatch(r"8\.(0|4)(\.\d+)?", engine_version):
+            p.fail(
+                "dbEngineVersion", engine_version, "MySQL 8.0 or 8.4, optionally with a patch level (8.0.39)"
+            )
+    elif topology is Topology.AURORA:
+        if not AURORA_CLASS.fullmatch(instance_class):
+            p.fail(
+                "dbInstanceClass",
+                instance_class,
+                "with dbTopology aurora an Aurora MySQL class: db.r<generation>.<size> (e.g. db.r6g.large), "
+                f"db.x2g.<size>, db.t3/db.t4g .medium or .large, or {SERVERLESS_CLASS}",
+            )
+        if not AURORA_VERSION.fullmatch(engine_version):
+            p.fail(
+                "dbEngineVersion",
+                engine_version,
+                "with dbTopology aurora an Aurora MySQL 3 version, 8.0.mysql_aurora.3.<minor>[.<patch>] "
+                f"(e.g. {TOPOLOGY_DEFAULTS[Topology.AURORA].engine_version})",
+            )
+    else:
+        family = instance_class.split(".")[1] if instance_class.count(".") == 2 else ""
+        if not instance_class.startswith("db.") or family not in MULTI_AZ_CLUSTER_FAMILIES:
+            p.fail(
+                "dbInstanceClass",
+                instance_class,
+                "with dbTopology multi-az-cluster a class of a family Multi-AZ DB clusters offer: "
+                + ", ".join(f"db.{f}" for f in MULTI_AZ_CLUSTER_FAMILIES)
+                + f" (smallest: {TOPOLOGY_DEFAULTS[Topology.MULTI_AZ_CLUSTER].instance_class})",
+            )
+        match = MULTI_AZ_CLUSTER_VERSION.fullmatch(engine_version)
+        too_old = bool(
+            match
+            and match.group(1) == "0"
+            and match.group(3)
+            and int(match.group(3)) < MIN_MULTI_AZ_CLUSTER_PATCH
+        )
+        if not match or too_old:
+            p.fail(
+                "dbEngineVersion",
+                engine_version,
+                "with dbTopology multi-az-cluster MySQL 8.0 "
+                f"(8.0.{MIN_MULTI_AZ_CLUSTER_PATCH} or later when a patch level is given) or 8.4",
+            )
+
+
+def _reader_count(p: _Parser, topology: Topology, own: int) -> int:
+    count = p.integer("dbReaderCount")
+    if count == TOPOLOGY_OWN:
+        return own
+    if topology is Topology.AURORA:
+        return p.in_range(
+            "dbReaderCount", count, 0, MAX_AURORA_READERS, note=f" (or -1 for the topology's own, {own})"
+        )
+    if topology is Topology.MULTI_AZ_CLUSTER:
+        if count != own:
+            p.fail(
+                "dbReaderCount", count, f"-1 or {own} with dbTopology multi-az-cluster: it always has {own}"
+            )
+        return own
+    p.fail(
+        "dbReaderCount",
+        count,
+        "-1 with dbTopology instance: readers belong to aurora or multi-az-cluster (for an instance, "
+        "dbReadReplicas adds read replicas)",
+    )
+    return own
+
+
+def _reader_instance_class(p: _Parser, topology: Topology) -> str | None:
+    reader_class = p.string("dbReaderInstanceClass")
+    if not reader_class:
+        return None
+    if topology is not Topology.AURORA:
+        p.fail(
+            "dbReaderInstanceClass",
+            reader_class,
+            f'"" with dbTopology {topology.value} (Aurora readers only)',
+        )
+    elif not AURORA_CLASS.fullmatch(reader_class):
+        p.fail(
+            "dbReaderInstanceClass",
+            reader_class,
+            "an Aurora MySQL class: db.r<generation>.<size>, db.x2g.<size>, db.t3/db.t4g .medium or .large, "
+            f'or {SERVERLESS_CLASS}; "" for the writer\'s class',
+        )
+    return reader_class
+
+
+def _acu(p: _Parser, key: str) -> float:
+    raw = p.string(key)
+    allowed = (
+        f'a number of ACUs from {MIN_ACU:g} to {MAX_ACU:g} in steps of 0.5, as a string (e.g. "0.5"); '
+        "0 is not allowed: an instance paused at 0 ACUs does not serve RDS Proxy"
+    )
+    try:
+        value = float(raw)
+    except ValueError:
+        p.fail(key, raw, allowed)
+        return float(DEFAULTS[key])
+    if not (MIN_ACU <= value <= MAX_ACU) or (value * 2) != int(value * 2):
+        p.fail(key, raw, allowed)
+    return value
+
+
+def _serverless_capacity(p: _Parser) -> ServerlessCapacity:
+    low, high = _acu(p, "dbServerlessMinCapacity"), _acu(p, "dbServerlessMaxCapacity")
+    if MIN_ACU <= low <= MAX_ACU and MIN_ACU <= high <= MAX_ACU and high < low:
+        p.fail(
+            "dbServerlessMaxCapacity",
+            p.string("dbServerlessMaxCapacity"),
+            f"at least dbServerlessMinCapacity ({low:g})",
+        )
+    return ServerlessCapacity(min_acu=low, max_acu=high)
+
+
+def _check_proxy_reader_endpoint(p: _Parser, topology: Topology, reader_count: int) -> None:
+    if not p.boolean("proxyReaderEndpoint"):
+        return
+    if topology is Topology.INSTANCE:
+        p.fail(
+            "proxyReaderEndpoint",
+            True,
+            f"false with dbTopology instance. {READER_ENDPOINT_ON_INSTANCE} A READ_ONLY proxy endpoint works "
+            "with dbTopology aurora (with dbReaderCount >= 1) or multi-az-cluster (RDS user guide, "
+            '"Proxy endpoints for Multi-AZ DB clusters")',
+        )
+    elif topology is Topology.AURORA and reader_count == 0:
+        p.fail(
+            "proxyReaderEndpoint",
+            True,
+            "false when dbReaderCount is 0: a READ_ONLY proxy endpoint needs at least one Aurora reader "
+            "(RDS Proxy endpoints, Aurora user guide); set dbReaderCount >= 1",
+        )
 
 
 def _iam_auth(p: _Parser) -> IamAuth:
@@ -281,6 +498,7 @@ def parse_proxy(p: _Parser, prefix: str) -> ProxySettings:
         debug_logging=p.boolean("debugLogging"),
         iam_auth=_iam_auth(p),
         log_retention_days=LOG_RETENTION_DAYS,
+        reader_endpoint=p.boolean("proxyReaderEndpoint"),  # checked against the topology in parse_database
     )
 
 

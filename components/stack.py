@@ -1,9 +1,9 @@
 """RdsProxyStack: the whole deployment, a star of components wired output to input.
 
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
-master secret), database.py (the RDS instance), proxy.py (the proxy, its role, log group, pool and target),
-probe.py (the probe Lambda, its role and log group), users.py (the database users, their secrets and the
-bootstrap Lambda that creates them).
+master secret), database.py (the RDS instance or cluster, and read replicas), proxy.py (the proxy, its role,
+log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group), users.py
+(the database users, their secrets and the bootstrap Lambda that creates them).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import pulumi
 
 from components.credentials import Credentials, CredentialsArgs
-from components.database import Database, DatabaseArgs
+from components.database import Database, DatabaseArgs, require_rds_service_linked_role
 from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs
 from components.settings import Settings
+from components.target import ClusterTarget
 from components.users import DbUsers, DbUsersArgs, connect_arns
 
 STACK_OUTPUTS: dict[str, str] = {
@@ -34,8 +35,16 @@ STACK_OUTPUTS: dict[str, str] = {
     "an application role must be granted to log in as that user.",
     "dbUserSecretArns": "dbUsers entry → its Secrets Manager secret (proxyDefaultAuthScheme NONE; empty under "
     "IAM_AUTH, where users have no password).",
+    # Read scaling: exported only when the topology and config have them (README, "Read scaling").
+    "dbReplicaEndpoints": "instance with dbReadReplicas > 0: the read replicas' hostnames (read directly).",
+    "replicaClientSecurityGroupId": "instance with dbReadReplicas > 0: the group for direct replica readers.",
+    "dbClusterId": "aurora, multi-az-cluster: the DB cluster identifier.",
+    "dbReaderEndpoint": "aurora, multi-az-cluster: the cluster's own reader endpoint (bypasses the proxy).",
+    "proxyReaderEndpoint": "proxyReaderEndpoint: true: the proxy's READ_ONLY endpoint (TLS, port 3306).",
 }
-"""The stack outputs users script against, by exported name: the one list (README and tests read it)."""
+"""The stack outputs users script against, by exported name: the one list (README and tests read it).
+For `instance`, dbInstanceId and dbEndpoint are the instance's; for clusters dbEndpoint is the cluster's
+writer endpoint and dbInstanceId is not exported."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,8 +58,9 @@ class RdsProxyStack(pulumi.ComponentResource):
     """RDS MySQL behind RDS Proxy, credentials in Secrets Manager, and a probe Lambda, in a private VPC.
 
     Deploy graph: the database (10-15 min) and the proxy (3-5 min) build in parallel; only the proxy
-    target and the users bootstrap (its function, its invocation and the user secrets' values, which hold the
-    database's host) wait for the instance, and the probe waits only for the proxy.
+    target (for a cluster: once the cluster and its instances exist) and the users bootstrap (its function,
+    its invocation and the user secrets' values, which hold the database's host) wait for the database, and
+    the probe waits only for the proxy.
     """
 
     outputs: dict[str, pulumi.Output]
@@ -63,11 +73,13 @@ class RdsProxyStack(pulumi.ComponentResource):
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
+        require_rds_service_linked_role(pulumi.InvokeOptions(parent=self))
         net = Networking(
             f"{name}-net",
             NetworkingArgs(
                 settings=s.network,
                 db_port=s.database.port,
+                replica_clients=s.database.read_replicas > 0,
                 users_function=True,
                 secrets_manager_clients=("users", "probe") if s.users.clients_read_secrets else ("users",),
             ),
@@ -82,6 +94,9 @@ class RdsProxyStack(pulumi.ComponentResource):
                 username=creds.username,
                 password=creds.password,
                 settings=s.database,
+                replica_security_group_ids=None
+                if net.replica_security_group_id is None
+                else [net.replica_security_group_id],
             ),
             child,
         )
@@ -96,6 +111,8 @@ class RdsProxyStack(pulumi.ComponentResource):
                 master_secret_arn=creds.secret_arn,
                 kms_key_arn=creds.kms_key_arn,
                 network_ready=net.users_network,
+                # A cluster's endpoint exists before its instances do: log in only once they are up.
+                db_ready=list(db.target.members) if isinstance(db.target, ClusterTarget) else [],
                 settings=s.users,
             ),
             child,
@@ -125,13 +142,14 @@ class RdsProxyStack(pulumi.ComponentResource):
                 db_port=db.port,
                 logins=users.logins,
                 settings=s.probe,
+                proxy_reader_endpoint=proxy.reader_endpoint,
             ),
             child,
         )
 
         entries = [u.name for u in s.users.users]
         iam_entries = [u.name for u in s.users.users if s.users.client_uses_iam(u)]
-        self.outputs = {
+        outputs: dict[str, pulumi.Output | None] = {
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
             "proxyArn": proxy.arn,
@@ -145,7 +163,14 @@ class RdsProxyStack(pulumi.ComponentResource):
             "dbUserSecretArns": pulumi.Output.from_input(
                 {u: arn for u, arn in users.secret_arns.items() if u in entries}
             ),
+            "dbReplicaEndpoints": db.replica_endpoints,
+            "replicaClientSecurityGroupId": net.replica_clients_security_group_id,
+            "dbClusterId": db.cluster_id,
+            "dbReaderEndpoint": db.reader_endpoint,
+            "proxyReaderEndpoint": proxy.reader_endpoint,
         }
-        if set(self.outputs) != set(STACK_OUTPUTS):
-            raise AssertionError("STACK_OUTPUTS must list exactly the exported outputs")
+        # A topology without an output doesn't export it (rather than exporting null).
+        self.outputs = {k: v for k, v in outputs.items() if v is not None}
+        if not set(self.outputs) <= set(STACK_OUTPUTS):
+            raise AssertionError("STACK_OUTPUTS must list every exported output")
         self.register_outputs(self.outputs)

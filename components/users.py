@@ -130,6 +130,8 @@ class DbUsersArgs:
     network_ready: Sequence[pulumi.Resource]
     """Rules and the Secrets Manager endpoint the function needs before it is invoked."""
     settings: UsersSettings
+    db_ready: Sequence[pulumi.Resource] = ()
+    """What must exist besides `db_address` before the bootstrap logs in (a cluster's instances)."""
     kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the master and user secrets, if any."""
     db_ca_bundle: str | None = None
@@ -301,7 +303,7 @@ class DbUsers(pulumi.ComponentResource):
             input=pulumi.Output.json_dumps({"master_secret_arn": args.master_secret_arn, "users": entries}),
             lifecycle_scope="CRUD",
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[function, *secret_values, *args.network_ready]
+                parent=self, depends_on=[function, *secret_values, *args.network_ready, *args.db_ready]
             ),
         )
 

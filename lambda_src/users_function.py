@@ -406,7 +406,7 @@ def read_secret(arn: str, whose: str, secrets: list[str]) -> dict[str, Any]:
         raise BootstrapError(f"{whose}: secret {arn} is not a JSON object") from None
     password = value.get("password")
     if isinstance(password, str) and password:
-        secrets.append(password)
+        secrets.extend(secret_forms(password))
     else:
         raise BootstrapError(f"{whose}: secret {arn} has no password")
     if not isinstance(value.get("username"), str) or not value["username"]:
@@ -683,6 +683,12 @@ def _parallel(fn: Any, items: list[Any]) -> list[Any]:
     with ThreadPoolExecutor(max_workers=min(PARALLELISM, len(items))) as pool:
         futures = [pool.submit(fn, i) for i in items]
         return [f.result() for f in futures]
+
+
+def secret_forms(password: str) -> list[str]:
+    """The password as it may appear in text: raw, escaped into SQL (a server error may quote the
+    statement), and escaped into JSON (the log line)."""
+    return [password, pymysql.converters.escape_string(password), json.dumps(password)[1:-1]]
 
 
 def _redact(text: str, secrets: list[str]) -> str:

@@ -7,9 +7,11 @@ the plan can show it as "known after deploy" instead of presenting an invented v
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
+import os
 import re
 import runpy
 from collections.abc import Callable, Mapping
@@ -23,16 +25,19 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from plan.zones import zones_for
+
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
 ACCOUNT = "123456789012"
-# us-east-1's AZ IDs in an order that puts the one RDS Proxy doesn't serve first.
-ZONES = {
-    "us-east-1a": "use1-az3",
-    "us-east-1b": "use1-az1",
-    "us-east-1c": "use1-az2",
-    "us-east-1d": "use1-az4",
-}
+# The provider's words when no region is configured (hashicorp/aws-sdk-go-base, which pulumi-aws builds on;
+# the same text is asserted in Terraform's S3 backend tests). pulumi-aws takes `aws:region`, else the
+# AWS_REGION / AWS_DEFAULT_REGION environment variables (pulumi_aws/config/vars.py, `region`). The second
+# sentence is the plan's own hint.
+MISSING_REGION = (
+    'Missing region value: The "region" attribute or the "AWS_REGION" or "AWS_DEFAULT_REGION" environment '
+    "variables must be set. Set it with `pulumi config set aws:region <region>` (e.g. us-east-1)."
+)
 
 
 class SecretValue:
@@ -101,6 +106,10 @@ class ProgramRun:
     """Values the mocks made up (ids, ARNs, generated names) → what they stand for."""
     error: BaseException | None = None
     project: str = "rds-proxy"
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged with `pulumi.warn` (the CLI shows these as `warning:` diagnostics)."""
+    notes: list[str] = field(default_factory=list)
+    """What the offline run could not check (e.g. the AZs of a region not in plan/zones.py)."""
 
     def by_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -177,6 +186,8 @@ class Registration:
     inputs: Mapping[str, Any]
     region: str
     invented: dict[str, str]
+    zone_names: Mapping[str, str] = field(default_factory=dict)
+    """AZ ID → AZ name, as the region's getAvailabilityZones answer gave them."""
 
     @property
     def h(self) -> str:
@@ -232,9 +243,7 @@ def _prefixed_id(prefix: str) -> Answer:
 
 def _subnet(r: Registration) -> tuple[str, dict[str, Any]]:
     zone_id = r.inputs.get("availabilityZoneId")
-    return r.make(f"subnet-{r.h}", "id"), {
-        "availabilityZone": next((n for n, z in ZONES.items() if z == zone_id), None)
-    }
+    return r.make(f"subnet-{r.h}", "id"), {"availabilityZone": r.zone_names.get(str(zone_id))}
 
 
 def _vpc_endpoint(r: Registration) -> tuple[str, dict[str, Any]]:
@@ -264,6 +273,18 @@ def _random_password(r: Registration) -> tuple[str, dict[str, Any]]:
     digest = hashlib.sha256((r.name + "pw").encode()).digest() * 4
     result = "".join(alphabet[b % len(alphabet)] for b in digest[: int(r.inputs.get("length", 16))])
     return r.make(f"none-{r.h}", "id"), {"result": result}
+
+
+def _random_id(r: Registration) -> tuple[str, dict[str, Any]]:
+    raw = hashlib.sha256((r.name + "id").encode()).digest()[: int(r.inputs.get("byteLength", 8))]
+    hex_ = r.make(raw.hex(), "hex")
+    b64 = r.make(base64.urlsafe_b64encode(raw).decode().rstrip("="), "b64Url")
+    return b64, {
+        "hex": hex_,
+        "b64Url": b64,
+        "b64Std": base64.b64encode(raw).decode(),
+        "dec": str(int(hex_, 16)),
+    }
 
 
 def _secret(r: Registration) -> tuple[str, dict[str, Any]]:
@@ -400,6 +421,7 @@ ANSWERS: dict[str, Answer] = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
     "aws:rds/subnetGroup:SubnetGroup": _subnet_group,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomId:RandomId": _random_id,
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:secretsmanager/secretVersion:SecretVersion": _id_only,
     "aws:iam/role:Role": _role,
@@ -427,25 +449,42 @@ ANSWERS: dict[str, Answer] = {
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes like AWS would, and remembers what it made up."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str | None) -> None:
         self.region = region
         self.invented: dict[str, str] = {ACCOUNT: "AWS account id"}
         self.invokes: list[Invoke] = []
+        self.zone_names: dict[str, str] = {}
+        self.notes: list[str] = []
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         if not args.custom:
             return None, {}
-        registration = Registration(args.typ, args.name, args.inputs, self.region, self.invented)
+        registration = Registration(
+            args.typ, args.name, args.inputs, self.region or "", self.invented, self.zone_names
+        )
         rid, out = ANSWERS.get(args.typ, generic)(registration)
         return rid, {**args.inputs, **out}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         self.invokes.append(Invoke(args.token, dict(args.args)))
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            if not self.region:
+                raise ValueError(MISSING_REGION)
+            found = zones_for(self.region)
             excluded = set(args.args.get("excludeZoneIds") or [])
-            zones = [(n, z) for n, z in ZONES.items() if z not in excluded]
-            for zone_name, zone_id in zones:  # which AZs an account gets is only known in AWS
-                self.invented[zone_name] = self.invented[zone_id] = "availability zone"
+            zones = [(n, z) for n, z in zip(found.names, found.zone_ids, strict=True) if z not in excluded]
+            for zone_name, zone_id in zones:  # which names an account gets is only known in AWS
+                self.zone_names[zone_id] = zone_name
+                self.invented[zone_name] = "availability zone"
+                if not found.known:
+                    self.invented[zone_id] = "availability zone id"
+            if not found.known:
+                note = (
+                    f"AZ check skipped: {self.region} is not in plan/zones.py, so the plan cannot tell which "
+                    "AZs it has or which of them RDS Proxy serves; `pulumi up` checks azCount against AWS."
+                )
+                if note not in self.notes:
+                    self.notes.append(note)
             return {
                 "id": self.region,
                 "names": [n for n, _ in zones],
@@ -453,6 +492,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "groupNames": [self.region],
                 "state": args.args.get("state"),
             }, []
+        if args.token == "aws:iam/getRole:getRole":
+            # Whether the role exists (e.g. RDS's service-linked role on a fresh account) is only known in AWS.
+            name = str(args.args.get("name"))
+            path = "/aws-service-role/rds.amazonaws.com/" if name == "AWSServiceRoleForRDS" else "/"
+            arn = f"arn:aws:iam::{ACCOUNT}:role{path}{name}"
+            self.invented[arn] = f"role {name}"
+            note = f"Not checked offline: that the account has the IAM role {name}."
+            if note not in self.notes:
+                self.notes.append(note)
+            return {"id": name, "name": name, "arn": arn, "path": path}, []
         raise NotImplementedError(f"the offline mocks don't answer {args.token}")
 
 
@@ -515,9 +564,13 @@ def run_program(
     settings.set_root_resource(None)  # type: ignore[arg-type]
     settings.SETTINGS.rpc_manager.clear()  # forget a previous run's pending work and failure
     settings.SETTINGS.outputs.clear()
-    mocks = RecordingMocks(region=config.get("aws:region", "us-east-1"))
+    region = config.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    mocks = RecordingMocks(region=region)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    warnings = _WarningLog()
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=warnings.logger
+    )
     exports: dict[str, Any] = {}
     secret_exports: set[str] = set()
 
@@ -550,4 +603,22 @@ def run_program(
         invented=mocks.invented,
         error=error,
         project=project,
+        warnings=warnings.messages,
+        notes=mocks.notes,
     )
+
+
+class _WarningLog(logging.Handler):
+    """Keeps what the program logs at warning level (the mock engine turns `pulumi.warn` into these)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"plan.program.{id(self)}")
+        self.logger.propagate = False  # shown by the plan, not printed by logging
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.messages.append(record.getMessage())

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from plan import costs
 from plan.engine import ROOT, ProgramRun, Resource, SecretValue
 
 AFTER_DEPLOY = "(known after deploy)"
@@ -23,6 +24,13 @@ MINUTES = {
     "aws:rds/proxy:Proxy": 4.0,
     "aws:rds/proxyTarget:ProxyTarget": 1.0,
     "aws:lambda/function:Function": 1.0,
+    # Read scaling. AWS publishes no creation times for these; estimates, not measurements: an Aurora
+    # instance like the recipe's RDS instance (10-15 min), the Aurora cluster resource a few minutes before
+    # any instance exists (a Multi-AZ DB cluster builds its three instances inside this one resource and
+    # takes longer than this), a proxy endpoint like the proxy's own network setup (3-5 min).
+    "aws:rds/cluster:Cluster": 5.0,
+    "aws:rds/clusterInstance:ClusterInstance": 10.0,
+    "aws:rds/proxyEndpoint:ProxyEndpoint": 3.0,
 }
 
 # The settings reviewers look at, per resource type (camelCase input names).
@@ -49,7 +57,15 @@ KEY_SETTINGS: Mapping[str, tuple[str, ...]] = {
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
     "aws:rds/proxy:Proxy": ("name", "engineFamily", "requireTls", "idleClientTimeout", "debugLogging", "auths"),
     "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": ("connectionPoolConfig",),
-    "aws:rds/proxyTarget:ProxyTarget": ("dbInstanceIdentifier",),
+    "aws:rds/proxyTarget:ProxyTarget": ("dbInstanceIdentifier", "dbClusterIdentifier"),
+    "aws:rds/cluster:Cluster": (
+        "engine", "engineVersion", "dbClusterInstanceClass", "storageType", "allocatedStorage",
+        "storageEncrypted", "publiclyAccessible", "backupRetentionPeriod", "deletionProtection",
+        "skipFinalSnapshot", "serverlessv2ScalingConfiguration", "databaseName", "masterUsername",
+        "masterPassword"),
+    "aws:rds/clusterInstance:ClusterInstance": (
+        "engine", "engineVersion", "instanceClass", "publiclyAccessible"),
+    "aws:rds/proxyEndpoint:ProxyEndpoint": ("dbProxyEndpointName", "targetRole"),
     "aws:lambda/function:Function": ("name", "runtime", "handler", "timeout", "memorySize", "environment"),
 }  # fmt: skip
 
@@ -146,9 +162,12 @@ def text(run: ProgramRun, violations: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def as_json(run: ProgramRun, violations: list[Any], errors: list[str]) -> dict[str, Any]:
+def as_json(
+    run: ProgramRun, violations: list[Any], errors: list[str], estimate: costs.Estimate | None = None
+) -> dict[str, Any]:
     minutes, path = critical_path(run) if not errors else (0.0, [])
     names = {r.urn: r.name for r in run.resources}
+    cost_of = {c.name: c for c in estimate.costs} if estimate is not None else {}
     return {
         "stack": run.stack,
         "resources": [
@@ -160,6 +179,14 @@ def as_json(run: ProgramRun, violations: list[Any], errors: list[str]) -> dict[s
                 "protect": r.protect,
                 "depends_on": sorted(names[d] for d in r.dependencies if d in names),
                 "inputs": planned_inputs(run, r),
+                **(
+                    {
+                        "monthly_cost_usd": round(cost_of[r.name].monthly_usd, 2),
+                        "cost_basis": cost_of[r.name].basis,
+                    }
+                    if r.name in cost_of
+                    else {}
+                ),
             }
             for r in run.resources
         ],
@@ -170,6 +197,9 @@ def as_json(run: ProgramRun, violations: list[Any], errors: list[str]) -> dict[s
         ],
         "critical_path_minutes": minutes,
         "critical_path": [r.name for r in path if r.type in MINUTES],
+        "warnings": list(run.warnings),
+        "notes": list(run.notes) + (estimate.notes if estimate is not None else []),
+        "monthly_cost_total_usd": estimate.total if estimate is not None else None,
     }
 
 
@@ -250,4 +280,29 @@ def diff(base: ProgramRun, other: ProgramRun) -> list[str]:
         if changes:
             lines.append(f"~ {name}")
             lines += changes
+    return lines
+
+
+def cost_change(base: costs.Estimate | None, other: costs.Estimate | None) -> float | None:
+    """Monthly total of `other` minus `base` (None when either plan failed)."""
+    if base is None or other is None:
+        return None
+    return round(other.total - base.total, 2)
+
+
+def cost_diff_lines(
+    base: costs.Estimate | None, other: costs.Estimate | None, base_name: str, other_name: str
+) -> list[str]:
+    """The cost part of `--diff`: each resource whose monthly estimate changes, and the totals."""
+    if base is None or other is None:
+        return []
+    a = {c.name: c.monthly_usd for c in base.costs}
+    b = {c.name: c.monthly_usd for c in other.costs}
+    lines = ["", f"Estimated monthly cost, {base_name} -> {other_name} (USD):"]
+    for name in sorted(a.keys() | b.keys()):
+        before, after = a.get(name, 0.0), b.get(name, 0.0)
+        if round(before, 2) != round(after, 2):
+            lines.append(f"  ~ {name}: {before:,.2f} -> {after:,.2f} ({after - before:+,.2f})")
+    change = other.total - base.total
+    lines.append(f"  total: {base.total:,.2f} -> {other.total:,.2f} ({change:+,.2f})")
     return lines

@@ -22,6 +22,10 @@ KEYS = {
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
     "dbUsers", "proxyDefaultAuthScheme", "probeUser",
 }  # fmt: skip
+KEYS |= {  # read scaling (issue 9)
+    "dbTopology", "dbReaderCount", "dbReaderInstanceClass", "dbServerlessMinCapacity",
+    "dbServerlessMaxCapacity", "proxyReaderEndpoint", "dbReadReplicas",
+}  # fmt: skip
 
 
 def pool(run):
@@ -240,3 +244,89 @@ def test_secure_stack_values_are_masked_not_passed_on(tmp_path):
     (tmp_path / "Pulumi.yaml").write_text("name: rds-proxy\n")
     (tmp_path / "Pulumi.s.yaml").write_text("config:\n  rds-proxy:initQuery:\n    secure: v1:AAAABBBB\n")
     assert load_stack_config("s", root=tmp_path)["rds-proxy:initQuery"] == "[secret]"
+
+
+# --- Defaults are written once (Pulumi.yaml) and every declared key is read by one section ---------------
+
+# A valid value different from each key's Pulumi.yaml default, with the other keys it needs to be valid.
+OTHER_VALUES: dict[str, tuple[str, dict[str, str]]] = {
+    "poolProfile": ("steady", {}), "idleClientTimeout": ("600", {}), "maxConnectionsPercent": ("60", {}),
+    "maxIdleConnectionsPercent": ("5", {}), "connectionBorrowTimeout": ("10", {}),
+    "initQuery": ("SET time_zone = '+00:00'", {}), "sessionPinningFilters": ('["EXCLUDE_VARIABLE_SETS"]', {}),
+    "requireTls": ("false", {}), "debugLogging": ("true", {}), "iamAuth": ("DISABLED", {}),
+    "vpcCidr": ("10.9.0.0/16", {}), "azCount": ("3", {}), "dbInstanceClass": ("db.t4g.small", {}),
+    "dbEngineVersion": ("8.4", {}), "dbAllocatedStorage": ("50", {}), "dbName": ("orders", {}),
+    "dbUsername": ("app_admin", {}), "dbBackupRetentionDays": ("10", {}), "dbMultiAz": ("true", {}),
+    "dbDeletionProtection": ("true", {}), "dbSkipFinalSnapshot": ("false", {}), "probeTimeout": ("10", {}),
+    "probeMemorySize": ("512", {}),
+    "dbTopology": ("aurora", {}), "dbReaderCount": ("2", {"dbTopology": "aurora"}),
+    "dbReaderInstanceClass": ("db.r6g.large", {"dbTopology": "aurora"}),
+    "dbServerlessMinCapacity": ("1", {"dbTopology": "aurora", "dbInstanceClass": "db.serverless"}),
+    "dbServerlessMaxCapacity": ("8", {"dbTopology": "aurora", "dbInstanceClass": "db.serverless"}),
+    "proxyReaderEndpoint": ("true", {"dbTopology": "aurora"}), "dbReadReplicas": ("1", {}),
+    "dbUsers": ('[{"name": "app"}]', {}), "proxyDefaultAuthScheme": ("IAM_AUTH", {}),
+    "probeUser": ("health", {}),
+}  # fmt: skip
+
+
+def test_the_program_takes_every_default_from_pulumi_yaml(monkeypatch):
+    """Changing a default in Pulumi.yaml alone changes the settings: no default is restated in code."""
+    from components import settings as settings_module
+
+    assert set(OTHER_VALUES) == set(settings_module.DECLARED)
+    for key, (value, context) in OTHER_VALUES.items():
+        base = parse_settings(context.get, "rds-proxy", "dev")
+        monkeypatch.setitem(settings_module.DEFAULTS, key, value)
+        assert parse_settings(context.get, "rds-proxy", "dev") != base, key
+        monkeypatch.undo()
+
+
+def test_every_declared_key_is_read_and_nothing_else():
+    read: list[str] = []
+
+    def get(key):
+        read.append(key)
+        return None
+
+    parse_settings(get, "rds-proxy", "dev")
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(read) == set(declared)
+
+
+def test_profile_numbers_are_described_as_the_code_defines_them():
+    from components.proxy import PROFILES
+
+    description = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]["poolProfile"]["description"]
+    readme = (ROOT / "README.md").read_text()
+    for profile, pool in PROFILES.items():
+        numbers = (
+            pool.idle_client_timeout,
+            pool.max_connections_percent,
+            pool.max_idle_connections_percent,
+            pool.connection_borrow_timeout,
+        )
+        assert (
+            f"{profile.value} ({numbers[0]} s idle / {numbers[1]} % max / {numbers[2]} % idle / "
+            f"{numbers[3]} s borrow)" in description
+        ), profile
+        assert (
+            f"{profile.value} ({numbers[0]} s / {numbers[1]} % / {numbers[2]} % / borrow {numbers[3]} s)"
+            in readme
+        )
+
+
+def test_undeclared_project_keys_are_warned_about_with_the_closest_declared_key():
+    from components.settings import undeclared_key_warnings
+
+    assert undeclared_key_warnings(
+        ["rds-proxy:maxConectionsPercent", "rds-proxy:azCount", "aws:region", "rds-proxy:zzz"], "rds-proxy"
+    ) == [
+        "rds-proxy:maxConectionsPercent is not a declared configuration key and is ignored; "
+        "did you mean maxConnectionsPercent?",
+        "rds-proxy:zzz is not a declared configuration key and is ignored; "
+        "the declared keys are listed in Pulumi.yaml",
+    ]
+
+
+def test_a_misspelled_key_does_not_stop_the_program():
+    assert deploy("dev", maxConectionsPercent=60).error is None

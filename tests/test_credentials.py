@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from components.iam import secret_read_policy
 from plan.engine import SecretValue
 from tests.conftest import ok, policy_doc, reveal
 
@@ -33,38 +32,6 @@ def test_secret_value_holds_username_and_password_as_a_pulumi_secret(stack_run):
     assert version["secretId"] == stack_run.named(MASTER_SECRET).id
 
 
-def test_proxy_role_is_trusted_by_rds_only(stack_run):
-    role = next(r for r in stack_run.by_type("aws:iam/role:Role") if "proxy-role" in r.name)
-    trust = policy_doc(role.inputs, "assumeRolePolicy")
-    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "rds.amazonaws.com"}]
-
-
-def test_proxy_role_reads_exactly_the_master_and_user_secrets_and_nothing_else(stack_run):
-    # The master's secret stays registered, beside one secret per database user (here the probe user's).
-    secret_arns = [stack_run.named(MASTER_SECRET).outputs["arn"]] + [
-        s.outputs["arn"] for s in stack_run.by_type("aws:secretsmanager/secret:Secret") if "-users-" in s.name
-    ]
-    assert len(secret_arns) == 2
-    policy = stack_run.named("rds-proxy-proxy-secret-access")
-    role = next(r for r in stack_run.by_type("aws:iam/role:Role") if "proxy-role" in r.name)
-    assert policy.inputs["role"] == role.id
-    (statement,) = policy_doc(policy.inputs)["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert sorted(statement["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-    assert statement["Resource"] == secret_arns
-
-
-def test_kms_decrypt_is_added_only_for_a_customer_key_and_only_via_secrets_manager():
-    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"
-    assert len(secret_read_policy([arn], [None])["Statement"]) == 1
-    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    decrypt = secret_read_policy([arn], [key])["Statement"][1]
-    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == key
-    assert decrypt["Condition"] == {
-        "StringEquals": {"kms:ViaService": ["secretsmanager.eu-west-1.amazonaws.com"]}
-    }
-
-
 def test_no_statement_we_write_uses_wildcards(stack_run):
     for policy in stack_run.by_type("aws:iam/rolePolicy:RolePolicy"):
         for statement in policy_doc(policy.inputs)["Statement"]:
@@ -76,3 +43,13 @@ def test_no_statement_we_write_uses_wildcards(stack_run):
 @pytest.mark.parametrize(("stack", "protected"), [("dev", False), ("prod", True)])
 def test_secret_is_protected_in_prod_only(stack, protected):
     assert ok(stack).named(MASTER_SECRET).protect is protected
+
+
+def test_credentials_only_generate_and_store_secrets(stack_run):
+    creds = stack_run.one("rdsproxy:index:Credentials")
+    children = sorted(r.type for r in stack_run.resources if r.parent == creds.urn)
+    assert children == [
+        "aws:secretsmanager/secret:Secret",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "random:index/randomPassword:RandomPassword",
+    ]

@@ -78,8 +78,49 @@ def test_prod_is_multi_az_protected_and_keeps_a_final_snapshot():
     assert db.inputs["multiAz"] is True
     assert db.inputs["deletionProtection"] is True
     assert db.inputs["skipFinalSnapshot"] is False
-    assert db.inputs["finalSnapshotIdentifier"] == "rds-proxy-prod-final"
     assert db.protect is True
+
+
+def test_final_snapshot_name_is_unique_per_instance_lifetime():
+    """A second prod teardown must not collide with the first one's snapshot: the name carries a random
+    suffix created with the database component and destroyed with it."""
+    run = ok("prod")
+    db = run.one(INSTANCE)
+    suffix = run.one("random:index/randomId:RandomId")
+    assert suffix.parent == db.parent
+    assert db.inputs["finalSnapshotIdentifier"] == f"rds-proxy-prod-final-{suffix.outputs['hex']}"
+    assert run.depends_on(db, suffix)
+
+
+def test_no_suffix_when_no_final_snapshot_is_taken():
+    run = ok("dev")
+    assert run.by_type("random:index/randomId:RandomId") == []
+    assert run.one(INSTANCE).inputs.get("finalSnapshotIdentifier") is None
+
+
+def test_a_missing_rds_service_linked_role_stops_the_stack_before_anything_is_created(monkeypatch):
+    from plan.engine import RecordingMocks
+
+    real_call = RecordingMocks.call
+
+    def call(self, args):
+        if args.token == "aws:iam/getRole:getRole":
+            # How the provider reports it: a failed invoke (the SDK raises it in the program).
+            return {}, [("name", "reading IAM Role (AWSServiceRoleForRDS): couldn't find resource")]
+        return real_call(self, args)
+
+    monkeypatch.setattr(RecordingMocks, "call", call)
+    from plan.config import load_stack_config
+    from plan.engine import run_program
+
+    run = run_program("dev", load_stack_config("dev"))
+    assert "aws iam create-service-linked-role --aws-service-name rds.amazonaws.com" in str(run.error)
+    assert [r for r in run.resources if r.custom] == []
+
+
+def test_the_service_linked_role_is_checked_first(stack_run):
+    assert stack_run.invokes[0].token == "aws:iam/getRole:getRole"
+    assert stack_run.invokes[0].args["name"] == "AWSServiceRoleForRDS"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -92,3 +133,20 @@ def test_no_password_literal_in_any_input(stack):
     for resource in run.resources:
         for password in passwords:
             assert password not in repr(resource.inputs), resource.name
+
+
+def test_a_role_check_the_deployer_may_not_run_only_warns(monkeypatch):
+    from plan.config import load_stack_config
+    from plan.engine import RecordingMocks, run_program
+
+    real_call = RecordingMocks.call
+
+    def call(self, args):
+        if args.token == "aws:iam/getRole:getRole":
+            return {}, [("name", "AccessDenied: not authorized to perform iam:GetRole")]
+        return real_call(self, args)
+
+    monkeypatch.setattr(RecordingMocks, "call", call)
+    run = run_program("dev", load_stack_config("dev"))
+    assert run.error is None
+    assert run.by_type("aws:rds/instance:Instance")

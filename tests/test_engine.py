@@ -12,7 +12,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 import pytest
 
-from plan.engine import ACCOUNT, ANSWERS, ProgramRun, Resource, run_program
+from plan.engine import ACCOUNT, ANSWERS, ProgramRun, run_program
 
 REGION = "us-east-1"
 ROLE_DOC = json.dumps({"Version": "2012-10-17", "Statement": []})
@@ -33,6 +33,7 @@ def _snaked(value: Any) -> Any:
 
 def _one_of_each() -> dict[str, pulumi.CustomResource]:
     """One resource of every type the table answers, with only the inputs the provider requires."""
+    aws.get_availability_zones()  # the subnet's AZ name comes from the region's answer, as in AWS
     vpc = aws.ec2.Vpc("t-vpc", cidr_block="10.0.0.0/16")
     key = aws.kms.Key("t-key")
     role = aws.iam.Role("t-role", assume_role_policy=ROLE_DOC)
@@ -59,6 +60,7 @@ def _one_of_each() -> dict[str, pulumi.CustomResource]:
             ),
             aws.rds.SubnetGroup("t-subnets", subnet_ids=["subnet-1"]),
             random.RandomPassword("t-password", length=20, override_special="!#"),
+            random.RandomId("t-random-id", byte_length=4),
             aws.secretsmanager.Secret("t-secret"),
             aws.secretsmanager.SecretVersion("t-secret-value", secret_id="s", secret_string="x"),
             aws.iam.RolePolicy("t-role-policy", role=role.name, policy=ROLE_DOC),
@@ -127,14 +129,10 @@ def test_every_answered_output_is_one_the_provider_declares(table_run):
             assert _snaked(table_run.exports[f"{r.type} {key}"]) == expected, (r.type, key)
 
 
-def _get(run: ProgramRun, token: str) -> Resource:
-    return run.one(token)
-
-
 SHAPES: dict[str, dict[str, str]] = {
     # token → output → the shape AWS gives it (regex, fully matched)
     "aws:ec2/vpc:Vpc": {"id": r"vpc-[0-9a-f]{17}"},
-    "aws:ec2/subnet:Subnet": {"id": r"subnet-[0-9a-f]{17}", "availabilityZone": "us-east-1b"},
+    "aws:ec2/subnet:Subnet": {"id": r"subnet-[0-9a-f]{17}", "availabilityZone": r"us-east-1[a-f]"},
     "aws:ec2/securityGroup:SecurityGroup": {"id": r"sg-[0-9a-f]{17}"},
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": {"id": r"sg-[0-9a-f]{17}"},
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": {"id": r"sgr-[0-9a-f]{17}"},
@@ -150,6 +148,12 @@ SHAPES: dict[str, dict[str, str]] = {
     "random:index/randomPassword:RandomPassword": {
         "id": r"none-[0-9a-f]{17}",
         "result": r"[A-Za-z2-9!#]{20}",
+    },
+    "random:index/randomId:RandomId": {
+        "id": r"[A-Za-z0-9_-]{6}",
+        "hex": r"[0-9a-f]{8}",
+        "b64Url": r"[A-Za-z0-9_-]{6}",
+        "dec": r"[0-9]+",
     },
     "aws:secretsmanager/secret:Secret": {
         "id": rf"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:t-secret-[0-9a-f]{{7}}-[0-9a-f]{{6}}",
@@ -231,34 +235,34 @@ SHAPES: dict[str, dict[str, str]] = {
 
 @pytest.mark.parametrize("token", sorted(ANSWERS))
 def test_each_type_answers_with_outputs_shaped_like_aws(table_run, token):
-    r = _get(table_run, token)
+    r = table_run.one(token)
     for key, shape in SHAPES[token].items():
         value = r.id if key == "id" else r.outputs[key]
         assert isinstance(value, str) and re.fullmatch(shape, value), (key, value, shape)
 
 
 def test_answers_that_repeat_or_combine_other_outputs(table_run):
-    db = _get(table_run, "aws:rds/instance:Instance")
+    db = table_run.one("aws:rds/instance:Instance")
     assert db.id == db.outputs["resourceId"]
     assert db.outputs["endpoint"] == f"{db.outputs['address']}:3307"
     assert db.outputs["identifier"] in db.outputs["address"]
-    cluster = _get(table_run, "aws:rds/cluster:Cluster")
+    cluster = table_run.one("aws:rds/cluster:Cluster")
     assert cluster.outputs["port"] == 5432  # aurora-postgresql's default; MySQL families get 3306
     assert (
-        _get(table_run, "aws:secretsmanager/secret:Secret").outputs["arn"]
-        == _get(table_run, "aws:secretsmanager/secret:Secret").id
+        table_run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
+        == table_run.one("aws:secretsmanager/secret:Secret").id
     )
-    vpce = _get(table_run, "aws:ec2/vpcEndpoint:VpcEndpoint")
+    vpce = table_run.one("aws:ec2/vpcEndpoint:VpcEndpoint")
     names = [e["dnsName"] for e in vpce.outputs["dnsEntries"]]
     assert names[0].startswith(f"{vpce.id}-") and names[0].endswith(
         f".secretsmanager.{REGION}.vpce.amazonaws.com"
     )
     assert names[1:] == [f"secretsmanager.{REGION}.amazonaws.com"]  # privateDnsEnabled
-    assert json.loads(_get(table_run, "aws:lambda/invocation:Invocation").outputs["result"])
+    assert json.loads(table_run.one("aws:lambda/invocation:Invocation").outputs["result"])
 
 
 def test_random_password_uses_only_the_allowed_alphabet_and_length(table_run):
-    result = _get(table_run, "random:index/randomPassword:RandomPassword").outputs["result"]
+    result = table_run.one("random:index/randomPassword:RandomPassword").outputs["result"]
     assert len(result) == 20 and not set(result) - set(
         "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789!#"
     )
@@ -266,14 +270,12 @@ def test_random_password_uses_only_the_allowed_alphabet_and_length(table_run):
 
 def test_invented_values_are_remembered_with_what_they_stand_for(table_run):
     invented = table_run.invented
-    cluster = _get(table_run, "aws:rds/cluster:Cluster")
+    cluster = table_run.one("aws:rds/cluster:Cluster")
     assert invented[cluster.id] == "t-cluster.clusterIdentifier"
     assert invented[cluster.outputs["readerEndpoint"]] == "t-cluster.readerEndpoint"
-    assert invented[_get(table_run, "aws:rds/instance:Instance").id] == "t-db.resourceId"
-    assert invented[_get(table_run, "aws:kms/key:Key").id] == "t-key.keyId"
-    assert (
-        invented[_get(table_run, "aws:lambda/invocation:Invocation").outputs["result"]] == "t-invoke.result"
-    )
+    assert invented[table_run.one("aws:rds/instance:Instance").id] == "t-db.resourceId"
+    assert invented[table_run.one("aws:kms/key:Key").id] == "t-key.keyId"
+    assert invented[table_run.one("aws:lambda/invocation:Invocation").outputs["result"]] == "t-invoke.result"
     # Names the program chose are facts, not inventions.
     assert "t-proxy" not in invented and "/aws/rds/proxy/t" not in invented
 

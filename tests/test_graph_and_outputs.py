@@ -65,7 +65,21 @@ def test_component_tree(stack_run):
 
 
 def test_stack_exports_exactly_the_documented_outputs(stack_run):
+    # dev and prod are `instance` stacks without replicas or a reader endpoint: today's outputs, no others.
     assert set(stack_run.exports) == OUTPUTS
+
+
+def test_every_documented_output_is_exported_by_some_topology_and_nothing_else_is():
+    from components.stack import STACK_OUTPUTS
+
+    runs = [
+        ok("dev"),
+        ok("dev", dbReadReplicas=1),
+        ok("dev", dbTopology="aurora", proxyReaderEndpoint=True),
+        ok("dev", dbTopology="multi-az-cluster", azCount=3, proxyReaderEndpoint=True),
+    ]
+    exported = set().union(*(set(r.exports) for r in runs))
+    assert exported == set(STACK_OUTPUTS)
 
 
 def test_outputs_carry_the_deployed_values(stack_run):

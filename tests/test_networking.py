@@ -52,8 +52,8 @@ def test_zone_picking_drops_unsupported_ids_even_if_aws_returns_them():
 def test_too_few_azs_is_a_clear_error():
     with pytest.raises(Exception, match=r"azCount: 3 is not allowed here; this region has 2"):
         pick_zone_ids(["use1-az3", "use1-az1", "use1-az2"], 3)
-    run = deploy("dev", azCount=4)  # the mocked region has 3 usable AZs
-    assert run.error is not None and "azCount: 4" in str(run.error)
+    run = deploy("dev", azCount=6)  # us-east-1 has six AZs, five of them served by RDS Proxy (plan/zones.py)
+    assert run.error is not None and "azCount: 6 is not allowed here; this region has 5" in str(run.error)
     assert [r for r in run.resources if r.custom] == []  # nothing declared before the check
 
 

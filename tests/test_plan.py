@@ -73,20 +73,20 @@ def test_prod_plan_shows_prod_settings_and_protection(capsys):
 
 
 def test_config_errors_are_reported_as_pulumi_up_does_and_exit_non_zero(capsys):
-    code, out, err = plan(capsys, "--config", "idleClientTimeout=soon", "--config", "azCount=1")
+    code, out, err = plan(capsys, "--config", "idleClientTimeout=0", "--config", "azCount=1")
     assert code == 1
     assert out == ""
     assert (
         "Diagnostics:\n  pulumi:pulumi:Stack (rds-proxy-dev):\n    error: invalid configuration (2 problems)"
         in err
     )
-    assert 'idleClientTimeout: "soon" is not allowed; expected an integer' in err
+    assert "idleClientTimeout: 0 is not allowed; expected an integer from 1 to 28800" in err
     assert "Traceback" not in err
 
 
 def test_unknown_stack_is_a_clear_error(capsys):
     code, _, err = plan(capsys, "--stack", "staging")
-    assert code == 2 and "no stack file Pulumi.staging.yaml; stacks here: dev, prod" in err
+    assert code == 1 and "no stack file Pulumi.staging.yaml; stacks here: dev, prod" in err
 
 
 def test_json_plan_has_the_documented_fields(capsys):
@@ -163,3 +163,17 @@ def test_make_plan_runs_as_a_module_from_a_clean_process():
     )
     assert result.returncode == 0, result.stderr
     assert "Policy pack: 0 violations." in result.stdout
+
+
+def test_make_plan_with_json_format_prints_only_json():
+    import shutil
+
+    result = subprocess.run(
+        [shutil.which("make") or "make", "--no-print-directory", "plan", "ARGS=--format json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stack"] == "dev"

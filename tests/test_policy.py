@@ -59,6 +59,31 @@ GOOD_INSTANCE: dict[str, Any] = {
     "dbSubnetGroupName": "db-subnets",
 }
 GOOD_PROXY: dict[str, Any] = {"engineFamily": "MYSQL", "requireTls": True, "debugLogging": False}
+# Read scaling (issue 9): what components/database.py sends for an Aurora cluster, its instances, a Multi-AZ
+# DB cluster, and a read replica of the instance.
+CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+GOOD_AURORA: dict[str, Any] = {
+    "engine": "aurora-mysql",
+    "storageEncrypted": True,
+    "backupRetentionPeriod": 14.0,
+    "deletionProtection": True,
+    "skipFinalSnapshot": False,
+}
+GOOD_MULTI_AZ_CLUSTER: dict[str, Any] = {
+    **GOOD_AURORA,
+    "engine": "mysql",
+    "dbClusterInstanceClass": "db.c6gd.medium",
+    "storageType": "gp3",
+    "publiclyAccessible": False,
+}
+GOOD_CLUSTER_INSTANCE: dict[str, Any] = {"engine": "aurora-mysql", "publiclyAccessible": False}
+GOOD_REPLICA: dict[str, Any] = {
+    "replicateSourceDb": "arn:aws:rds:eu-west-1:123456789012:db:source",
+    "storageEncrypted": True,
+    "publiclyAccessible": False,
+    "multiAz": True,
+    "deletionProtection": True,
+}
 GOOD_ENV = {
     "PROXY_ENDPOINT": "proxy.proxy-abc.eu-west-1.rds.amazonaws.com",
     "DB_PORT": "3306",
@@ -118,6 +143,14 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("RDS.2", INSTANCE, {**GOOD_INSTANCE, "publiclyAccessible": True}, "prod", True),
     ("RDS.2", INSTANCE, {**GOOD_INSTANCE, "publiclyAccessible": True}, "dev", True),
     ("RDS.2", CLUSTER, {"publiclyAccessible": True, "storageEncrypted": True}, "dev", True),
+    ("RDS.2", CLUSTER, GOOD_AURORA, "prod", False),
+    ("RDS.2", CLUSTER, GOOD_MULTI_AZ_CLUSTER, "prod", False),
+    ("RDS.2", CLUSTER, {**GOOD_MULTI_AZ_CLUSTER, "publiclyAccessible": True}, "prod", True),
+    ("RDS.2", CLUSTER_INSTANCE, GOOD_CLUSTER_INSTANCE, "prod", False),
+    ("RDS.2", CLUSTER_INSTANCE, {"engine": "aurora-mysql"}, "prod", False),  # provider default false
+    ("RDS.2", CLUSTER_INSTANCE, {**GOOD_CLUSTER_INSTANCE, "publiclyAccessible": True}, "dev", True),
+    ("RDS.2", INSTANCE, GOOD_REPLICA, "prod", False),
+    ("RDS.2", INSTANCE, {**GOOD_REPLICA, "publiclyAccessible": True}, "dev", True),
     # RDS.3
     ("RDS.3", INSTANCE, GOOD_INSTANCE, "prod", False),
     ("RDS.3", INSTANCE, {**GOOD_INSTANCE, "storageEncrypted": False}, "dev", True),
@@ -130,6 +163,11 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
         False,
     ),
     ("RDS.3", CLUSTER, {"storageEncrypted": False}, "dev", True),
+    ("RDS.3", CLUSTER, GOOD_AURORA, "dev", False),
+    ("RDS.3", CLUSTER, GOOD_MULTI_AZ_CLUSTER, "dev", False),
+    ("RDS.3", CLUSTER, {k: v for k, v in GOOD_AURORA.items() if k != "storageEncrypted"}, "dev", True),
+    ("RDS.3", CLUSTER, {**GOOD_MULTI_AZ_CLUSTER, "storageEncrypted": False}, "prod", True),
+    ("RDS.3", INSTANCE, GOOD_REPLICA, "dev", False),
     # RDS.11
     ("RDS.11", INSTANCE, GOOD_INSTANCE, "prod", False),
     ("RDS.11", INSTANCE, {**GOOD_INSTANCE, "backupRetentionPeriod": 35}, "prod", False),
@@ -143,15 +181,36 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
         True,
     ),
     ("RDS.11", CLUSTER, {"backupRetentionPeriod": 1, "storageEncrypted": True}, "dev", True),
+    ("RDS.11", CLUSTER, GOOD_AURORA, "dev", False),
+    ("RDS.11", CLUSTER, GOOD_MULTI_AZ_CLUSTER, "prod", False),
+    # Aurora's own default is 1 day: an absent retention is a violation.
+    ("RDS.11", CLUSTER, {k: v for k, v in GOOD_AURORA.items() if k != "backupRetentionPeriod"}, "dev", True),
+    ("RDS.11", CLUSTER, {**GOOD_MULTI_AZ_CLUSTER, "backupRetentionPeriod": 3}, "prod", True),
+    ("RDS.11", INSTANCE, GOOD_REPLICA, "prod", False),  # a replica's backups are its source's
     # RDS.5 (production only)
     ("RDS.5", INSTANCE, GOOD_INSTANCE, "prod", False),
     ("RDS.5", INSTANCE, {**GOOD_INSTANCE, "multiAz": False}, "prod", True),
     ("RDS.5", INSTANCE, {k: v for k, v in GOOD_INSTANCE.items() if k != "multiAz"}, "prod", True),
     ("RDS.5", INSTANCE, {**GOOD_INSTANCE, "multiAz": False}, "dev", False),
+    ("RDS.5", INSTANCE, GOOD_REPLICA, "prod", False),
+    ("RDS.5", INSTANCE, {**GOOD_REPLICA, "multiAz": False}, "prod", True),
+    ("RDS.5", CLUSTER, GOOD_AURORA, "prod", False),  # clusters place their instances over AZs themselves
     # RDS.8 (production only)
     ("RDS.8", INSTANCE, GOOD_INSTANCE, "prod", False),
     ("RDS.8", INSTANCE, {**GOOD_INSTANCE, "deletionProtection": False}, "prod", True),
     ("RDS.8", CLUSTER, {"deletionProtection": False}, "prod", True),
+    ("RDS.8", CLUSTER, GOOD_AURORA, "prod", False),
+    ("RDS.8", CLUSTER, GOOD_MULTI_AZ_CLUSTER, "prod", False),
+    (
+        "RDS.8",
+        CLUSTER,
+        {k: v for k, v in GOOD_MULTI_AZ_CLUSTER.items() if k != "deletionProtection"},
+        "prod",
+        True,
+    ),
+    ("RDS.8", CLUSTER, {**GOOD_AURORA, "deletionProtection": False}, "dev", False),
+    ("RDS.8", INSTANCE, GOOD_REPLICA, "prod", False),
+    ("RDS.8", INSTANCE, {**GOOD_REPLICA, "deletionProtection": False}, "prod", True),
     ("RDS.8", INSTANCE, {**GOOD_INSTANCE, "deletionProtection": False}, "dev", False),
     # RDS.43
     ("RDS.43", PROXY, GOOD_PROXY, "dev", False),

@@ -278,3 +278,14 @@ def test_delete_does_not_validate_the_list_it_releases() -> None:
     assert (request.action, request.users) == ("delete", [])
     with pytest.raises(uf.BootstrapError, match="master_secret_arn"):
         uf.parse_event({"users": [], "tf": {"action": "delete", "prev_input": None}})
+
+
+def test_redaction_covers_the_sql_and_json_escaped_forms_of_a_password() -> None:
+    password = "p'w\\\"x"  # p'w\"x: a quote, a backslash, a double quote
+    forms = uf.secret_forms(password)
+    sql_form = pymysql.converters.escape_string(password)
+    json_form = __import__("json").dumps(password)[1:-1]
+    text = f"raw {password} sql '{sql_form}' json \"{json_form}\""
+    redacted = uf._redact(text, forms)
+    assert password not in redacted and sql_form not in redacted and json_form not in redacted
+    assert redacted.count("***") == 3

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -185,8 +186,8 @@ def test_healthy_stack_reports_pooling_and_exits_0(harness: Harness) -> None:
     # connect time over the 2 invocations that opened a connection, query time over all 6
     assert "new connection p50 40.0 ms / p95 42.0 ms, query p50 1.5 ms / p95 1.5 ms" in out
     assert out.rstrip().endswith("PASS: every invocation returned 200")
-    # progress bar on stderr, finished
-    assert "6/6" in harness.stderr.getvalue() and "#" * 30 in harness.stderr.getvalue()
+    # progress on stderr (not a terminal here: plain lines), finished
+    assert "100% 6/6 failed 0" in harness.stderr.getvalue()
 
 
 def test_json_summary(harness: Harness) -> None:
@@ -375,15 +376,31 @@ def test_progress_bar_on_a_terminal_and_in_a_log() -> None:
     for ok in (True, True, False, True):
         bar.advance(ok)
     text = tty.getvalue()
-    assert text.count("\r") == 4 and text.endswith("\n")
-    assert "[########] 4/4 failed 1" in text
+    frames = text.split("\r\x1b[2K")  # each redraw returns to the line's start and erases it
+    assert len(frames) >= 5 and all("\n" not in f for f in frames[:-1])  # redrawn in place
+    last = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", frames[-1])  # without colours and cursor codes
+    assert re.fullmatch(r"━{8} 4/4 failed 1 \d:\d\d:\d\d\n", last), last
+    assert text.endswith("\x1b[?25h")  # cursor shown again
+    bar.close()  # closing again (as main's finally does) is harmless
+    assert tty.getvalue() == text
 
     log = io.StringIO()
     bar = vs.ProgressBar(100, stream=log, width=10)
     for _ in range(100):
         bar.advance(True)
-    assert len(log.getvalue().splitlines()) == 11  # 0 %, 10 %, ... 100 %: no flood in CI logs
-    assert "\r" not in log.getvalue()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 11  # 1 %, 10 %, ... 100 %: no flood in CI logs
+    assert lines[-1].split()[:4] == ["100%", "100/100", "failed", "0"]
+    assert "\r" not in log.getvalue() and "\x1b" not in log.getvalue()  # no redraws, no colours
+
+
+def test_no_progress_writes_nothing() -> None:
+    quiet = io.StringIO()
+    bar = vs.ProgressBar(3, stream=quiet, enabled=False)
+    for ok in (True, False, True):
+        bar.advance(ok)
+    bar.close()
+    assert quiet.getvalue() == "" and (bar.done, bar.failed) == (3, 1)
 
 
 def test_runs_as_a_module_from_the_repo_root(tmp_path: Path) -> None:
@@ -432,3 +449,117 @@ def test_invoke_params_are_valid_for_the_lambda_api(harness: Harness) -> None:
     with harness.lam_stub:
         inv = vs.invoke_once(harness.lam, "demo-probe", False, 0)
     assert inv.ok and inv.connection_id == 1 and inv.reused is False
+
+
+# --------------------------------------------------------------------------- --user / --endpoint
+
+
+def served_by(cid: int, server_id: int | str, read_only: bool, user: str = "app_reader@%") -> dict[str, Any]:
+    body = {
+        "message": "ok",
+        "result": {
+            "connection_test": 1,
+            "connection_id": cid,
+            "user": user,
+            "endpoint": "reader" if read_only else "writer",
+            "read_only": read_only,
+            "server_id": server_id,
+        },
+        "reused": False,
+        "timings_ms": {"connect": 30.0, "query": 1.0},
+    }
+    return {"StatusCode": 200, "Payload": _payload({"statusCode": 200, "body": json.dumps(body)})}
+
+
+def _expect_event(harness: Harness, event: dict[str, Any], responses: list[dict[str, Any]]) -> None:
+    for resp in responses:
+        harness.lam_stub.add_response(
+            "invoke",
+            resp,
+            {
+                "FunctionName": "demo-probe",
+                "InvocationType": "RequestResponse",
+                "Payload": json.dumps(event).encode(),
+            },
+        )
+
+
+def test_user_and_reader_endpoint_reach_the_probe_and_the_spread_over_servers_is_reported(
+    harness: Harness,
+) -> None:
+    _expect_event(
+        harness,
+        {"user": "app_reader", "endpoint": "reader"},
+        [
+            served_by(21, "demo-reader-1", True),
+            served_by(22, "demo-reader-2", True),
+            served_by(23, "demo-reader-1", True),
+            served_by(24, "demo-reader-1", True),
+        ],
+    )
+    code = harness.run("-n", "4", "-c", "1", "--user", "app_reader", "--endpoint", "reader", "--no-metrics")
+    out = harness.stdout.getvalue()
+    assert code == 0, out + harness.stderr.getvalue()
+    assert "reader endpoint, user app_reader" in out
+    assert "servers:         2 distinct (server_id demo-reader-1 x3, demo-reader-2 x1)" in out
+    assert "4/4 answers from read-only servers" in out
+    assert "database user:   app_reader@% (CURRENT_USER())" in out
+
+
+def test_spread_in_the_json_summary(harness: Harness) -> None:
+    _expect_event(
+        harness,
+        {"fresh": True, "endpoint": "reader"},
+        [served_by(1, 2, True), served_by(2, 3, True), served_by(3, 1, False)],
+    )
+    args = (
+        "-n",
+        "3",
+        "-c",
+        "1",
+        "--fresh",
+        "--endpoint",
+        "reader",
+        "--json",
+        "--no-metrics",
+        "--no-progress",
+    )
+    assert harness.run(*args) == 0
+    summary = json.loads(harness.stdout.getvalue())
+    assert summary["endpoint"] == "reader" and summary["user"] is None
+    assert summary["distinct_servers"] == 3
+    assert summary["server_id_counts"] == {"1": 1, "2": 1, "3": 1}
+    assert summary["read_only_answers"] == 2  # one answer came from a writer: visible, not hidden
+
+
+def test_writer_is_the_default_and_sends_no_endpoint_key(harness: Harness) -> None:
+    _expect_event(harness, {"user": "etl"}, [served_by(5, 1, False, user="etl@%")])
+    assert harness.run("-n", "1", "--user", "etl", "--no-metrics") == 0
+    out = harness.stdout.getvalue()
+    assert "writer endpoint, user etl" in out and "server_id 1 x1" in out
+    assert "0/1 answers from read-only servers" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--endpoint", "replica"], "invalid choice: 'replica' (choose from 'writer', 'reader')"),
+        (["--user", ""], "--user: an empty name is not allowed"),
+        (["--user"], "--user: expected one argument"),
+    ],
+)
+def test_bad_user_or_endpoint_is_a_usage_error(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        vs.parse_args(["--outputs", "o.json", *args])
+    assert exit_.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_probe_event_has_only_what_differs_from_the_defaults() -> None:
+    assert vs.probe_event() == {}
+    assert vs.probe_event(fresh=True) == {"fresh": True}
+    assert vs.probe_event(user="app") == {"user": "app"}
+    assert vs.probe_event(endpoint="reader") == {"endpoint": "reader"}
+    assert vs.probe_event(True, "app", "reader") == {"fresh": True, "user": "app", "endpoint": "reader"}

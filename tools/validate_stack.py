@@ -4,6 +4,7 @@ report what the proxy did.
     python -m tools.validate_stack --stack dev -n 50 -c 5
     python -m tools.validate_stack --outputs outputs.json --region eu-west-1 -n 20 --fresh
     python -m tools.validate_stack --stack dev --json        # machine-readable summary
+    python -m tools.validate_stack --stack dev --user app_reader --endpoint reader
 
 Stack outputs come from ``pulumi stack output --json [--stack S]`` (the Pulumi CLI must be on
 PATH and logged in) or from a JSON file (``--outputs FILE``, e.g. saved from that command).
@@ -13,16 +14,22 @@ Needed: ``probeFunctionName`` and ``proxyName``; the region is ``--region``, els
 Reports status counts, client-side latency p50/p95 (and the handler's own connect/query
 timings), the share of invocations that reused a kept connection, the distinct backend
 connection ids (``CONNECTION_ID()`` through the proxy: fewer ids than concurrent clients is
-pooling you can see), and the proxy's CloudWatch ``DatabaseConnections`` /
+pooling you can see), how the answers spread over distinct database servers (the probe's
+``server_id``: with ``--endpoint reader`` each reader instance shows up), and the proxy's CloudWatch ``DatabaseConnections`` /
 ``ClientConnections`` (namespace AWS/RDS, dimension ProxyName, Sum per minute, as AWS
 recommends: each proxy node publishes its own datapoints) for the window of the run.
 CloudWatch publishes proxy metrics about a minute late; ``--metrics-wait`` (default 90 s)
 polls until datapoints for the window show up, 0 skips waiting.
 
-Exit status: 0 when every invocation returned statusCode 200, 1 when any failed, 2 when the
-stack outputs or AWS setup are unusable.
+Then the stack's alarm states (``<proxyName>-*``) and, with ``--chart FILE.png``, a picture of
+the run: see tools/monitoring_report.py.
 
-AWS permissions needed: lambda:InvokeFunction on the probe, cloudwatch:GetMetricData.
+Exit status: 0 when every invocation returned statusCode 200, 1 when any failed, 2 when the
+stack outputs or AWS setup are unusable (or the chart cannot be written), 3 when an alarm is in
+ALARM (unless ``--ignore-alarms``).
+
+AWS permissions needed: lambda:InvokeFunction on the probe, cloudwatch:GetMetricData,
+cloudwatch:DescribeAlarms.
 """
 
 from __future__ import annotations
@@ -44,17 +51,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-OUTPUT_NAMES = (
-    "proxyEndpoint",
-    "proxyName",
-    "proxyArn",
-    "dbInstanceId",
-    "dbEndpoint",
-    "secretArn",
-    "probeFunctionName",
-    "vpcId",
-    "privateSubnetIds",
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
 )
+
+from tools import monitoring_report
+
 REQUIRED_OUTPUTS = ("probeFunctionName", "proxyName")
 METRICS = ("DatabaseConnections", "ClientConnections")
 EXIT_OK, EXIT_PROBE_FAILED, EXIT_USAGE = 0, 1, 2
@@ -131,6 +140,9 @@ class Invocation:
     status: int | None = None  # the probe's statusCode; None when Lambda itself failed
     reused: bool | None = None
     connection_id: int | None = None
+    server_id: int | str | None = None  # @@server_id, or @@aurora_server_id on Aurora
+    read_only: bool | None = None
+    db_user: str | None = None  # CURRENT_USER() as the server saw it
     handler_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # short, readable reason when status != 200
 
@@ -145,8 +157,22 @@ class Invocation:
         return self.error.split(":", 1)[0] if self.error else "unknown"
 
 
-def invoke_once(client: Any, function_name: str, fresh: bool, index: int) -> Invocation:
-    payload = json.dumps({"fresh": True} if fresh else {}).encode()
+def probe_event(fresh: bool = False, user: str | None = None, endpoint: str = "writer") -> dict[str, Any]:
+    """The probe's event: only the keys that differ from its defaults (DB_USER, the writer endpoint)."""
+    event: dict[str, Any] = {}
+    if fresh:
+        event["fresh"] = True
+    if user:
+        event["user"] = user
+    if endpoint != "writer":
+        event["endpoint"] = endpoint
+    return event
+
+
+def invoke_once(
+    client: Any, function_name: str, fresh: bool, index: int, event: dict[str, Any] | None = None
+) -> Invocation:
+    payload = json.dumps(probe_event(fresh) if event is None else event).encode()
     t0 = time.perf_counter()
     try:
         resp = client.invoke(FunctionName=function_name, InvocationType="RequestResponse", Payload=payload)
@@ -172,8 +198,12 @@ def invoke_once(client: Any, function_name: str, fresh: bool, index: int) -> Inv
         return inv
     if inv.status == 200:
         inv.reused = bool(body.get("reused"))
-        cid = (body.get("result") or {}).get("connection_id")
+        result = body.get("result") or {}
+        cid = result.get("connection_id")
         inv.connection_id = int(cid) if cid is not None else None
+        inv.server_id = result.get("server_id")
+        inv.read_only = result.get("read_only")
+        inv.db_user = result.get("user")
         inv.handler_ms = {k: float(v) for k, v in (body.get("timings_ms") or {}).items()}
     else:
         err = body.get("error") or {}
@@ -182,27 +212,31 @@ def invoke_once(client: Any, function_name: str, fresh: bool, index: int) -> Inv
 
 
 class ProgressBar:
-    """A small thread-safe progress bar on stderr; redraws in place on a terminal."""
+    """Invocations done and failed, on stderr with rich: a bar redrawn in place on a terminal; in a
+    log or CI, where redraws would be noise, one line per 10 %. Thread-safe."""
 
     def __init__(
         self, total: int, stream: TextIO | None = None, enabled: bool = True, width: int = 30
     ) -> None:
         self.total = max(total, 1)
-        self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
-        self.width = width
         self.done = 0
         self.failed = 0
         self._lock = threading.Lock()
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last_decile = -1
-        self._started = time.monotonic()
-
-    def render(self) -> str:
-        filled = int(self.width * self.done / self.total)
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = time.monotonic() - self._started
-        return f"[{bar}] {self.done}/{self.total} failed {self.failed} {elapsed:5.1f}s"
+        self._console = Console(file=stream if stream is not None else sys.stderr, highlight=False)
+        self._tty = self._console.is_terminal
+        # Without colours a bar's done and remaining parts look alike, so a log gets the percentage.
+        shown: ProgressColumn = BarColumn(bar_width=width) if self._tty else TaskProgressColumn()
+        self._progress = Progress(
+            shown,
+            MofNCompleteColumn(),
+            TextColumn("failed {task.fields[failed]}"),
+            TimeElapsedColumn(),
+            console=self._console,
+            auto_refresh=False,  # redraw once per invocation, from the thread that counts it
+        )
+        self._task = self._progress.add_task("invocations", total=self.total, failed=0)
 
     def advance(self, ok: bool) -> None:
         with self._lock:
@@ -210,16 +244,23 @@ class ProgressBar:
             self.failed += 0 if ok else 1
             if not self.enabled:
                 return
+            self._progress.update(self._task, completed=self.done, failed=self.failed)
             if self._tty:
-                self.stream.write("\r" + self.render())
+                if self.done == 1:
+                    self._progress.start()
+                self._progress.refresh()
                 if self.done >= self.total:
-                    self.stream.write("\n")
-            else:  # a log file or CI: one line per 10 %
+                    self.close()
+            else:  # a log file or CI
                 decile = self.done * 10 // self.total
                 if decile != self._last_decile:
                     self._last_decile = decile
-                    self.stream.write(self.render() + "\n")
-            self.stream.flush()
+                    self._console.print(self._progress.make_tasks_table(self._progress.tasks))
+
+    def close(self) -> None:
+        """End the live bar (its last frame stays, the cursor comes back); safe to call twice."""
+        if self._progress.live.is_started:
+            self._progress.stop()
 
 
 def run_invocations(
@@ -229,10 +270,11 @@ def run_invocations(
     concurrency: int,
     fresh: bool = False,
     progress: ProgressBar | None = None,
+    event: dict[str, Any] | None = None,
 ) -> list[Invocation]:
     results: list[Invocation] = []
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(invoke_once, client, function_name, fresh, i) for i in range(n)]
+        futures = [pool.submit(invoke_once, client, function_name, fresh, i, event) for i in range(n)]
         for fut in as_completed(futures):
             inv = fut.result()
             results.append(inv)
@@ -327,6 +369,18 @@ def percentile(values: Sequence[float], pct: float) -> float | None:
     return ordered[rank - 1]
 
 
+def server_spread(invocations: list[Invocation]) -> dict[str, Any]:
+    """How the successful answers spread over database servers (by the probe's server_id)."""
+    ok = [i for i in invocations if i.ok and i.server_id is not None]
+    counts = Counter(str(i.server_id) for i in ok)
+    return {
+        "distinct_servers": len(counts),
+        "server_id_counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "read_only_answers": len([i for i in ok if i.read_only]),
+        "users": sorted({i.db_user for i in ok if i.db_user}),
+    }
+
+
 def summarize(
     invocations: list[Invocation],
     metrics: dict[str, dict[str, Any]] | None,
@@ -338,6 +392,8 @@ def summarize(
     fresh: bool,
     window: tuple[dt.datetime, dt.datetime],
     metrics_error: str | None = None,
+    user: str | None = None,
+    endpoint: str = "writer",
 ) -> dict[str, Any]:
     ok = [i for i in invocations if i.ok]
     latencies = [i.latency_ms for i in invocations]
@@ -356,6 +412,8 @@ def summarize(
         "invocations": len(invocations),
         "concurrency": concurrency,
         "mode": "fresh" if fresh else "warm",
+        "user": user,  # None: the probe's own DB_USER
+        "endpoint": endpoint,
         "status_counts": dict(sorted(Counter(i.label for i in invocations).items())),
         "succeeded": len(ok),
         "failed": len(invocations) - len(ok),
@@ -365,6 +423,7 @@ def summarize(
         "reused_share": (len([i for i in ok if i.reused]) / len(ok)) if ok else None,
         "distinct_connection_ids": len(ids),
         "connection_ids": ids,
+        **server_spread(invocations),
         "errors": [{"count": c, "error": e} for e, c in errors.most_common(5)],
         "window_utc": [window[0].isoformat(), window[1].isoformat()],
         "metrics": metrics,
@@ -381,7 +440,8 @@ def render(summary: dict[str, Any]) -> str:
     s = summary
     lines = [
         f"Probe {s['function']} via proxy {s['proxy']} ({s['region']}): "
-        f"{s['invocations']} invocations, concurrency {s['concurrency']}, {s['mode']} connections",
+        f"{s['invocations']} invocations, concurrency {s['concurrency']}, {s['mode']} connections, "
+        f"{s.get('endpoint', 'writer')} endpoint, user {s.get('user') or '(the probe user)'}",
         "  status:          " + ", ".join(f"{k} x{v}" for k, v in s["status_counts"].items()),
         f"  latency:         p50 {_fmt_ms(s['latency_ms']['p50'])}, p95 {_fmt_ms(s['latency_ms']['p95'])}"
         " (client side, Lambda invoke round trip)",
@@ -401,6 +461,14 @@ def render(summary: dict[str, Any]) -> str:
     lines.append(
         f"  connection ids:  {s['distinct_connection_ids']} distinct backend CONNECTION_ID()s [{shown}]"
     )
+    if s.get("server_id_counts"):
+        spread = ", ".join(f"{k} x{v}" for k, v in s["server_id_counts"].items())
+        lines.append(
+            f"  servers:         {s['distinct_servers']} distinct (server_id {spread});"
+            f" {s['read_only_answers']}/{sum(s['server_id_counts'].values())} answers from read-only servers"
+        )
+    if s.get("users"):
+        lines.append(f"  database user:   {', '.join(s['users'])} (CURRENT_USER())")
     w0, w1 = s["window_utc"]
     lines.append(f"  proxy metrics:   AWS/RDS ProxyName={s['proxy']}, Sum per minute, {w0} .. {w1}")
     if s["metrics_error"]:
@@ -441,15 +509,43 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("-n", "--invocations", type=int, default=20, help="invocations (default 20)")
     p.add_argument("-c", "--concurrency", type=int, default=4, help="parallel invocations (default 4)")
     p.add_argument("--fresh", action="store_true", help='send {"fresh": true}: a new connection each time')
+    p.add_argument("--user", metavar="NAME", help='send {"user": NAME}: probe as that dbUsers entry')
+    p.add_argument(
+        "--endpoint",
+        choices=("writer", "reader"),
+        default="writer",
+        help='writer (default) or reader: send {"endpoint": "reader"} (the proxy\'s READ_ONLY endpoint)',
+    )
     p.add_argument("--metrics-wait", type=float, default=90.0, metavar="S", help="wait up to S s for metrics")
     p.add_argument("--no-metrics", action="store_true", help="don't read CloudWatch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    monitoring_report.add_arguments(p)
+    w = p.add_argument_group("watch mode (tools/watch.py): probe continuously and report a downtime timeline")
+    w.add_argument("--watch", type=float, metavar="SECONDS", help="invoke the probe continuously for SECONDS")
+    w.add_argument("--rate", type=float, default=2.0, metavar="N", help="invocations per second (default 2)")
+    w.add_argument(
+        "--max-downtime",
+        type=float,
+        metavar="S",
+        help="exit 1 when the longest error window exceeds S seconds",
+    )
     args = p.parse_args(argv)
+    monitoring_report.check_arguments(p, args)
+    if args.watch is not None and not args.watch > 0:
+        p.error(f"--watch must be > 0 seconds, got {args.watch:g}")
+    if not args.rate > 0:
+        p.error(f"--rate must be > 0 invocations per second, got {args.rate:g}")
+    if args.max_downtime is not None and args.max_downtime < 0:
+        p.error(f"--max-downtime must be >= 0 seconds, got {args.max_downtime:g}")
+    if args.watch is None and args.max_downtime is not None:
+        p.error("--max-downtime needs --watch SECONDS")
     if args.invocations < 1:
         p.error("-n/--invocations must be >= 1")
     if args.concurrency < 1:
         p.error("-c/--concurrency must be >= 1")
+    if args.user is not None and not args.user.strip():
+        p.error("--user: an empty name is not allowed; pass a dbUsers entry's name")
     return args
 
 
@@ -491,11 +587,37 @@ def main(
 
     function_name = str(outputs["probeFunctionName"])
     proxy_name = str(outputs["proxyName"])
+    if args.watch is not None:
+        from tools import watch
+
+        return watch.run_command(
+            watch.lambda_invoker(
+                lambda_client, function_name, args.fresh, probe_event(args.fresh, args.user, args.endpoint)
+            ),
+            seconds=args.watch,
+            rate=args.rate,
+            max_downtime=args.max_downtime,
+            as_json=args.json,
+            stdout=out,
+            stderr=err,
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+        )
     progress = ProgressBar(args.invocations, stream=err, enabled=not args.no_progress)
     started = now()
-    invocations = run_invocations(
-        lambda_client, function_name, args.invocations, args.concurrency, args.fresh, progress
-    )
+    event = probe_event(args.fresh, args.user, args.endpoint)
+    try:
+        invocations = run_invocations(
+            lambda_client,
+            function_name,
+            args.invocations,
+            args.concurrency,
+            args.fresh,
+            progress,
+            event=event,
+        )
+    finally:  # on Ctrl-C too: a live bar hides the cursor until it is stopped
+        progress.close()
     window = metric_window(started, now())
 
     metrics: dict[str, dict[str, Any]] | None = None
@@ -516,9 +638,14 @@ def main(
         fresh=args.fresh,
         window=window,
         metrics_error=metrics_error,
+        user=args.user,
+        endpoint=args.endpoint,
     )
-    out.write((json.dumps(summary, indent=2, default=str) if args.json else render(summary)) + "\n")
-    return EXIT_OK if summary["passed"] else EXIT_PROBE_FAILED
+    monitoring = monitoring_report.after_run(args, cloudwatch, proxy_name, summary, invocations)
+    summary["alarms"] = monitoring.as_json()
+    text = json.dumps(summary, indent=2, default=str) if args.json else render(summary)
+    out.write((text if args.json else monitoring_report.with_alarms(text, monitoring)) + "\n")
+    return monitoring.exit_code(EXIT_OK if summary["passed"] else EXIT_PROBE_FAILED)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def _check_rds_not_public(props: Mapping[str, Any], ctx: RuleContext) -> list[st
 RDS_2 = Rule(
     id="RDS.2",
     name="rds-not-public",
-    description="RDS DB instances and clusters must not be publicly accessible.",
+    description="RDS DB instances (read replicas included), clusters and cluster instances must not be "
+    "publicly accessible.",
     resource_types=(RDS_INSTANCE, RDS_CLUSTER, RDS_CLUSTER_INSTANCE),
     check=_check_rds_not_public,
     severity="critical",

@@ -16,7 +16,7 @@ import pymysql
 import pytest
 
 from tests.integration.helpers import FakeContext
-from tests.integration.mariadb_server import HOST, MariaDBServer
+from tests.integration.mariadb_server import ALT_HOST, HOST, MariaDBServer
 from tests.integration.users_support import (
     APP_DB,
     MASTER_PASSWORD,
@@ -275,6 +275,16 @@ def test_changed_secret_sets_the_password_once(boot: Bootstrap) -> None:
     boot.login("app_ro").close()  # the new password works
 
 
+def test_password_with_quotes_and_backslashes_is_set_exactly(boot: Bootstrap) -> None:
+    entry = boot.user("app_ro", password="Pw'q\"b\\s%%_1")
+
+    boot([entry])
+    again = boot([entry], action="update")
+
+    boot.login("app_ro").close()  # the server holds exactly the secret's password
+    assert again["changed"] == {}
+
+
 def test_removed_user_is_dropped(boot: Bootstrap) -> None:
     a, b = boot.user("app_a"), boot.user("app_b")
     boot([a, b])
@@ -425,3 +435,38 @@ def test_manual_invoke_without_tf_converges_without_counting(boot: Bootstrap) ->
     result = boot([boot.user("app_ro")], action=None)
     assert result["action"] == "update" and result["created"] == ["app_ro"]
     assert result["live_invocations"] == 0
+
+
+# --------------------------------------------------------------------------- TLS and the probe's grant
+
+
+def test_untrusted_server_certificate_is_refused(boot: Bootstrap, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_CA_BUNDLE", boot.server.other_ca_path)
+
+    message = boot.fails([boot.user("app_ro")])
+
+    assert "cannot connect" in message and "CERTIFICATE_VERIFY_FAILED" in message
+    assert "app_ro" not in boot.accounts()
+
+
+def test_host_name_not_in_the_certificate_is_refused(
+    boot: Bootstrap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_HOST", ALT_HOST)  # the server listens there; its certificate does not name it
+
+    message = boot.fails([boot.user("app_ro")])
+
+    assert "cannot connect" in message and "IP address mismatch" in message
+    assert "app_ro" not in boot.accounts()
+
+
+def test_show_view_alone_opens_the_database_for_the_probe_query_and_reads_no_rows(boot: Bootstrap) -> None:
+    # The probe user's grant: the least database privilege that lets it open dbName.
+    boot([boot.user("probe_min", ("SHOW VIEW",))])
+
+    with boot.login("probe_min", database=APP_DB) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1, CONNECTION_ID(), CURRENT_USER(), @@read_only, @@server_id")
+        assert cur.fetchone()[2] == "probe_min@%"  # type: ignore[index]
+        with pytest.raises(pymysql.err.OperationalError) as denied:
+            cur.execute("SELECT * FROM t")
+    assert denied.value.args[0] == ER_TABLEACCESS_DENIED
