@@ -662,3 +662,26 @@ def test_no_generated_password_in_the_invocation_input_env_vars_or_outputs(schem
         for password in passwords:
             assert password not in text, where
     assert run.secret_exports == set()
+
+
+def test_db_users_written_in_a_stack_file_reach_the_program_as_the_cli_passes_them(tmp_path):
+    from plan.config import cli_config_error, load_stack_config
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "Pulumi.yaml").write_text((root / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.s.yaml").write_text(
+        "config:\n"
+        "  aws:region: us-east-1\n"
+        "  rds-proxy:dbUsers:\n"
+        "    - name: app\n"
+        "      privileges: [SELECT, INSERT]\n"
+        "    - name: reports\n"
+        "      database: analytics\n"
+    )
+    assert cli_config_error("s", root=tmp_path) is None
+    config = load_stack_config("s", root=tmp_path)
+    settings = parse_settings(lambda k: config.get(f"rds-proxy:{k}"), "rds-proxy", "s")
+    assert [(u.name, u.privileges, u.database) for u in settings.users.users] == [
+        ("app", ("SELECT", "INSERT"), "testdb"),
+        ("reports", ("SELECT",), "analytics"),
+    ]
