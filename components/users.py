@@ -25,6 +25,12 @@ from components.proxy import AuthScheme, ClientPasswordAuthType, IamAuth, ProxyA
 
 HANDLER = "users_function.lambda_handler"
 MODULES = ("users_function.py",)
+RDS_CA_BUNDLE = "rds-global-bundle.pem"
+"""The RDS certificate bundle, shipped beside the handler when `lambda_src/` has it. The bootstrap verifies
+the database's own certificate, which the RDS CA issues (RDS user guide, "Using SSL/TLS to encrypt a
+connection to a DB instance or cluster"; bundle at https://truststore.pki.rds.amazonaws.com/global/
+global-bundle.pem); that CA is not a public root, so the system trust store alone cannot verify it."""
+LAMBDA_TASK_ROOT = "/var/task"
 
 # Table- and routine-level privileges a user may be granted on `<database>.*` (MySQL 8.0 reference,
 # "Privileges Provided by MySQL", static privileges with database/table/routine scope). Administrative ones
@@ -134,8 +140,6 @@ class DbUsersArgs:
     """What must exist besides `db_address` before the bootstrap logs in (a cluster's instances)."""
     kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the master and user secrets, if any."""
-    db_ca_bundle: str | None = None
-    """Path of a CA bundle inside the package (DB_CA_BUNDLE); None uses the handler's default."""
     source_dir: Path = field(default=LAMBDA_SRC)
 
 
@@ -258,10 +262,18 @@ class DbUsers(pulumi.ComponentResource):
             opts=child,
         )
 
-        package, package_hash = write_package("users", MODULES, args.source_dir)
+        modules = list(MODULES)
         environment: dict[str, pulumi.Input[str]] = {"DB_HOST": args.db_address, "DB_PORT": str(args.db_port)}
-        if args.db_ca_bundle:
-            environment["DB_CA_BUNDLE"] = args.db_ca_bundle
+        if (args.source_dir / RDS_CA_BUNDLE).is_file():
+            modules.append(RDS_CA_BUNDLE)
+            environment["DB_CA_BUNDLE"] = f"{LAMBDA_TASK_ROOT}/{RDS_CA_BUNDLE}"
+        else:
+            pulumi.warn(
+                f"lambda_src/{RDS_CA_BUNDLE} is missing: the users bootstrap verifies the database's certificate "
+                "against the system trust store only, which does not hold the RDS CA, so its login to the "
+                "database will fail on AWS. Download the bundle (README, 'Database users') and run again."
+            )
+        package, package_hash = write_package("users", modules, args.source_dir)
         function = aws.lambda_.Function(
             f"{name}-function",
             # Fixed name: a changed name would replace the Invocation (function_name is ForceNew).

@@ -685,3 +685,62 @@ def test_db_users_written_in_a_stack_file_reach_the_program_as_the_cli_passes_th
         ("app", ("SELECT", "INSERT"), "testdb"),
         ("reports", ("SELECT",), "analytics"),
     ]
+
+
+def _users_component_run(source_dir):
+    from components.proxy import AuthScheme, IamAuth
+    from components.users import DbUser, DbUsers, DbUsersArgs, UsersSettings
+    from plan.engine import run_program
+
+    def program():
+        probe = DbUser(
+            name="probe", privileges=("SHOW VIEW",), database="d", client_iam_auth=IamAuth.REQUIRED,
+            client_password_auth_type=None,
+        )  # fmt: skip
+        DbUsers(
+            "u",
+            DbUsersArgs(
+                subnet_ids=["subnet-1"],
+                security_group_ids=["sg-1"],
+                db_address="db.example",
+                db_port=3306,
+                master_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf",
+                network_ready=[],
+                settings=UsersSettings(
+                    scheme=AuthScheme.NONE,
+                    users=(),
+                    probe_user=probe,
+                    function_name="f",
+                    log_retention_days=30,
+                ),
+                source_dir=source_dir,
+            ),
+        )
+
+    run = run_program("dev", {"aws:region": "us-east-1"}, program=program)
+    assert run.error is None, run.error
+    return run
+
+
+def test_the_rds_ca_bundle_is_shipped_and_named_in_db_ca_bundle_when_present(tmp_path):
+    import io
+    import zipfile
+
+    from components.users import RDS_CA_BUNDLE
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "users_function.py").write_bytes((root / "lambda_src" / "users_function.py").read_bytes())
+    without = _users_component_run(tmp_path)
+    assert "DB_CA_BUNDLE" not in without.named("u-function").inputs["environment"]["variables"]
+    assert any(RDS_CA_BUNDLE in w and "will fail" in w for w in without.warnings)
+
+    (tmp_path / RDS_CA_BUNDLE).write_text(
+        "-----BEGIN CERTIFICATE-----\nnot a real one\n-----END CERTIFICATE-----\n"
+    )
+    with_bundle = _users_component_run(tmp_path)
+    fn = with_bundle.named("u-function").inputs
+    assert fn["environment"]["variables"]["DB_CA_BUNDLE"] == f"/var/task/{RDS_CA_BUNDLE}"
+    assert not [w for w in with_bundle.warnings if RDS_CA_BUNDLE in w]
+    package = build_package(["users_function.py", RDS_CA_BUNDLE], tmp_path)
+    assert RDS_CA_BUNDLE in zipfile.ZipFile(io.BytesIO(package)).namelist()
+    assert fn["sourceCodeHash"] == base64.b64encode(hashlib.sha256(package).digest()).decode()
