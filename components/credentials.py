@@ -27,6 +27,8 @@ class CredentialsSettings:
     client_iam_auth: IamAuth
     """How clients of the proxy log in as the master user (`iamAuth`)."""
     client_password_auth_type: ClientPasswordAuthType = ClientPasswordAuthType.MYSQL_CACHING_SHA2_PASSWORD
+    rotated: bool = False
+    """Secrets Manager rotates the password (`secretRotationDays`): Pulumi must never write its value back."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,13 +76,9 @@ class Credentials(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn,
             opts=pulumi.ResourceOptions(parent=self, protect=db.protect),
         )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-master-secret-value",
-            secret_id=secret.id,
-            # Secret because the password (RandomPassword.result) is; the test suite checks it stays so.
-            secret_string=pulumi.Output.json_dumps({"username": db.username, "password": password.result}),
-            opts=child,
-        )
+        self._name = name
+        self._secret = secret
+        self._settings = db
 
         self.username = db.username
         self.password = password.result
@@ -96,3 +94,34 @@ class Credentials(pulumi.ComponentResource):
             )
         ]
         self.register_outputs({"secret_arn": self.secret_arn})
+
+    def store(self, *, host: pulumi.Input[str], port: int, db_name: str, engine: str) -> None:
+        """Write the secret's value, once the database it opens is declared.
+
+        The shape is what AWS's rotation functions read (`engine`, `host`, `port`, `dbname`, `username`,
+        `password`; Secrets Manager user guide, "JSON structure of Amazon RDS secrets"); RDS Proxy reads
+        only `username` and `password`. The value depends on the database's address, and the database on the
+        password, hence a second step rather than an argument.
+
+        With rotation on, `ignore_changes=["secret_string"]`: after a rotation the secret's current version
+        holds a password Pulumi never saw, and any change of this input would make Pulumi write a new version
+        with the old password, which the proxy would then present to a database that no longer accepts it.
+        """
+        aws.secretsmanager.SecretVersion(
+            f"{self._name}-master-secret-value",
+            secret_id=self._secret.id,
+            # Secret because the password (RandomPassword.result) is; the test suite checks it stays so.
+            secret_string=pulumi.Output.json_dumps(
+                {
+                    "engine": engine,
+                    "host": host,
+                    "port": port,
+                    "dbname": db_name,
+                    "username": self._settings.username,
+                    "password": self.password,
+                }
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["secret_string"] if self._settings.rotated else None
+            ),
+        )

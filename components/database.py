@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.iam import arn_part, assume_role_policy
 from components.target import ClusterTarget, DatabaseTarget, EngineFamily, InstanceTarget
 
 ENGINE = "mysql"
@@ -146,6 +147,16 @@ class DatabaseSettings:
     """Final snapshot name before its per-lifetime suffix; used only when skip_final_snapshot is False."""
     iam_database_authentication: bool = False
     """IAM database authentication (proxyDefaultAuthScheme IAM_AUTH: the proxy logs in with IAM tokens)."""
+    identifier: str
+    """The instance identifier a new stack gets, known before create so its log groups can exist first.
+    Stacks deployed before it keep their auto-generated identifier (`ignore_changes`, see Database)."""
+    log_exports: tuple[str, ...] = ()
+    """`dbLogExports`: logs RDS exports to `/aws/rds/<instance|cluster>/<identifier>/<log>`."""
+    log_retention_days: int = 30
+    monitoring_interval: int = 0
+    """`dbMonitoringInterval`: enhanced monitoring seconds, 0 off."""
+    password_rotated: bool = False
+    """Secrets Manager rotates the master password: Pulumi must not set it again."""
     port: int = PORT
     topology: Topology = Topology.INSTANCE
     reader_count: int = 0
@@ -156,6 +167,26 @@ class DatabaseSettings:
     """Set when an Aurora class is `db.serverless`."""
     read_replicas: int = 0
     """`instance` only: read replicas of the instance, reached directly."""
+
+    @property
+    def parameter_group_family(self) -> str:
+        return f"{ENGINE}{'.'.join(self.engine_version.split('.')[:2])}"
+
+    def log_groups_of(self, identifier: str) -> list[str]:
+        """Where RDS exports each log of one instance, or of a cluster (both cluster topologies)."""
+        kind = "instance" if self.topology is Topology.INSTANCE else "cluster"
+        return [f"/aws/rds/{kind}/{identifier}/{log}" for log in self.log_exports]
+
+    @property
+    def replica_identifiers(self) -> list[str]:
+        return [f"{self.identifier}-replica-{i + 1}" for i in range(self.read_replicas)]
+
+    @property
+    def log_group_names(self) -> list[str]:
+        """Every log group the database exports to (the stack's key policy names each one)."""
+        return [
+            g for ident in [self.identifier, *self.replica_identifiers] for g in self.log_groups_of(ident)
+        ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +202,10 @@ class DatabaseArgs:
     replica_security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None
     """The read replicas' own group (required when the settings ask for replicas): the database's group
     admits only the proxy, the replicas' group admits their direct readers."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the exported logs' log groups."""
+    account_arn: pulumi.Input[str] | None = None
+    """Any ARN of this stack's account (its partition names the AWS-managed monitoring policy)."""
 
 
 class Database(pulumi.ComponentResource):
@@ -233,11 +268,68 @@ class Database(pulumi.ComponentResource):
         )
         return suffix.hex.apply(lambda h: f"{s.final_snapshot_prefix}-{h}")
 
+    def _log_groups(
+        self, name: str, args: DatabaseArgs, groups: Sequence[str] | None = None
+    ) -> list[pulumi.Resource]:
+        """The exported logs' groups, created before the database with retention and the key, so RDS writes
+        into them instead of creating never-expiring, unencrypted groups on first export (RDS user guide,
+        "Publishing MySQL logs to Amazon CloudWatch Logs": RDS uses an existing group of that name)."""
+        s = args.settings
+        return [
+            aws.cloudwatch.LogGroup(
+                f"{name}-{log}-logs",
+                name=group,
+                retention_in_days=s.log_retention_days,
+                kms_key_id=args.kms_key_arn,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for log, group in zip(s.log_exports, groups or s.log_groups_of(s.identifier), strict=True)
+        ]
+
+    def _monitoring_role(self, name: str, args: DatabaseArgs) -> pulumi.Output[str] | None:
+        """The role enhanced monitoring publishes with (`AmazonRDSEnhancedMonitoringRole`), or None when off."""
+        s = args.settings
+        if not s.monitoring_interval:
+            return None
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-monitoring-role",
+            description="Lets RDS enhanced monitoring publish OS metrics to CloudWatch Logs",
+            assume_role_policy=pulumi.Output.json_dumps(assume_role_policy("monitoring.rds.amazonaws.com")),
+            opts=child,
+        )
+        partition = pulumi.Output.from_input(args.account_arn or "arn:aws:").apply(lambda a: arn_part(a, 1))
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-monitoring-policy",
+            role=role.name,
+            policy_arn=partition.apply(
+                lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+            ),
+            opts=child,
+        )
+        # RDS checks the role can publish when the instance is modified: attach the policy first.
+        return pulumi.Output.all(role.arn, attachment.id).apply(lambda a: a[0])
+
     def _instance(self, name: str, args: DatabaseArgs) -> None:
         s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
         kept = pulumi.ResourceOptions(parent=self, protect=s.deletion_protection)
+        log_groups = self._log_groups(name, args)
+        monitoring_role_arn = self._monitoring_role(name, args)
+        # A custom group from the start (RDS offers no way to change default.mysql8.0), named by Pulumi so a
+        # family change (major upgrade, blue/green) can create the new group before dropping the old one.
+        # Associating it with a deployed instance is an in-place modify; RDS applies the association at the
+        # next reboot (RDS user guide, "Associating a DB parameter group with a DB instance"). Its parameters
+        # are the family defaults, so until then nothing differs.
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-params",
+            family=s.parameter_group_family,
+            description="MySQL parameters of the RDS Proxy stack's database",
+            opts=child,
+        )
         instance = aws.rds.Instance(
             f"{name}-instance",
+            identifier=s.identifier,
             engine=ENGINE,
             engine_version=s.engine_version,
             instance_class=s.instance_class,
@@ -260,7 +352,19 @@ class Database(pulumi.ComponentResource):
             iam_database_authentication_enabled=True if s.iam_database_authentication else None,
             skip_final_snapshot=s.skip_final_snapshot,
             final_snapshot_identifier=self._final_snapshot(name),
-            opts=kept,
+            parameter_group_name=parameters.name,
+            enabled_cloudwatch_logs_exports=list(s.log_exports) or None,
+            monitoring_interval=s.monitoring_interval,
+            monitoring_role_arn=monitoring_role_arn,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=s.deletion_protection,
+                depends_on=log_groups,
+                # identifier: a new identifier would replace a deployed instance (a new, empty database);
+                # stacks created before it keep their auto-generated one. password: once Secrets Manager
+                # rotates it, the generated one in the program is stale and must never be set again.
+                ignore_changes=["identifier", *(["password"] if s.password_rotated else [])],
+            ),
         )
         if s.read_replicas:
             if args.replica_security_group_ids is None:
@@ -268,6 +372,9 @@ class Database(pulumi.ComponentResource):
             replicas = [
                 aws.rds.Instance(
                     f"{name}-replica-{i + 1}",
+                    # A known identifier (replicas are new with read scaling), so its log groups exist first.
+                    identifier=replica_id,
+                    enabled_cloudwatch_logs_exports=list(s.log_exports) or None,
                     # With db_subnet_group_name given, a same-region source is named by its ARN (provider
                     # docs of `replicate_source_db`). No username, password or db_name: a replica has its
                     # source's; its backups and final snapshot are the source's business.
@@ -286,9 +393,18 @@ class Database(pulumi.ComponentResource):
                     multi_az=s.multi_az,
                     deletion_protection=s.deletion_protection,
                     skip_final_snapshot=True,
-                    opts=kept,
+                    monitoring_interval=s.monitoring_interval,
+                    monitoring_role_arn=monitoring_role_arn,
+                    opts=pulumi.ResourceOptions.merge(
+                        kept,
+                        pulumi.ResourceOptions(
+                            depends_on=self._log_groups(
+                                f"{name}-replica-{i + 1}", args, s.log_groups_of(replica_id)
+                            )
+                        ),
+                    ),
                 )
-                for i in range(s.read_replicas)
+                for i, replica_id in enumerate(s.replica_identifiers)
             ]
             self.replica_endpoints = pulumi.Output.all(*[r.address for r in replicas])
 
@@ -304,8 +420,20 @@ class Database(pulumi.ComponentResource):
     def _cluster(self, name: str, args: DatabaseArgs) -> None:
         s = args.settings
         aurora = s.topology is Topology.AURORA
-        kept = pulumi.ResourceOptions(parent=self, protect=s.deletion_protection)
+        log_groups = self._log_groups(name, args)
+        monitoring_role_arn = self._monitoring_role(name, args)
+        # Clusters are new with read scaling: none is deployed under an auto-generated identifier, so they get
+        # a known one from the start (their log groups need it before create).
+        kept = pulumi.ResourceOptions(
+            parent=self,
+            protect=s.deletion_protection,
+            depends_on=log_groups,
+            # Once Secrets Manager rotates the master password, the generated one is stale: never set it again.
+            ignore_changes=["master_password"] if s.password_rotated else None,
+        )
         common = dict(
+            cluster_identifier=s.identifier,
+            enabled_cloudwatch_logs_exports=list(s.log_exports) or None,
             engine_version=s.engine_version,
             database_name=s.db_name,
             master_username=args.username,
@@ -342,6 +470,10 @@ class Database(pulumi.ComponentResource):
                 allocated_storage=s.allocated_storage,
                 publicly_accessible=False,
                 auto_minor_version_upgrade=True,
+                # A Multi-AZ DB cluster takes enhanced monitoring at the cluster level (provider docs of
+                # `aws.rds.Cluster.monitoring_interval`: Multi-AZ DB clusters only).
+                monitoring_interval=s.monitoring_interval,
+                monitoring_role_arn=monitoring_role_arn,
                 opts=kept,
                 **common,  # type: ignore[arg-type]
             )
@@ -364,6 +496,8 @@ class Database(pulumi.ComponentResource):
                     # AWS advises against automatic minor upgrades on LTS releases: they may move the cluster
                     # to a non-LTS version (Aurora MySQL release notes, 3.10.0).
                     auto_minor_version_upgrade=False,
+                    monitoring_interval=s.monitoring_interval,
+                    monitoring_role_arn=monitoring_role_arn,
                     opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=after)),
                 )
 

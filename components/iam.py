@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 VERSION = "2012-10-17"
@@ -13,12 +13,16 @@ def arn_part(arn: str, index: int) -> str:
     return arn.split(":", 6)[index]
 
 
-def assume_role_policy(service: str) -> dict[str, Any]:
-    """Trust policy letting one AWS service assume a role."""
-    return {
-        "Version": VERSION,
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+def assume_role_policy(service: str, condition: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Trust policy letting one AWS service assume a role (only under `condition`, when given)."""
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
     }
+    if condition:
+        statement["Condition"] = dict(condition)
+    return {"Version": VERSION, "Statement": [statement]}
 
 
 def secret_read_policy(secret_arns: Sequence[str], kms_key_arns: Iterable[str | None] = ()) -> dict[str, Any]:

@@ -32,10 +32,13 @@ class NetworkingArgs:
     users_function: bool = False
     """Add the group of the users bootstrap Lambda, which reaches the database directly on the DB port."""
     secrets_manager_clients: Sequence[str] = ()
-    """Groups ("users", "probe") that call Secrets Manager from inside the VPC. When any does, an interface
-    endpoint with private DNS is created, admitting HTTPS from exactly these groups; otherwise none is."""
+    """Groups ("users", "probe") that call Secrets Manager from inside the VPC. When any does (or
+    `secrets_manager_endpoint` is set), the interface endpoint with private DNS is created, admitting HTTPS
+    from exactly these groups (and from those that add their own rule)."""
     replica_clients: bool = False
     """Also build the read replicas' group and the group of the clients that read them directly."""
+    secrets_manager_endpoint: bool = False
+    """Create a Secrets Manager interface endpoint (something in the private subnets must reach it)."""
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -80,6 +83,11 @@ class Networking(pulumi.ComponentResource):
     """The read replicas sit in this group (only with `replica_clients`)."""
     replica_clients_security_group_id: pulumi.Output[str] | None
     """Clients that read the replicas directly sit in this group (only with `replica_clients`)."""
+    vpc_arn: pulumi.Output[str]
+    """The VPC's ARN (its partition, region and account are the stack's)."""
+    secrets_manager_endpoint_security_group_id: pulumi.Output[str] | None
+    """The Secrets Manager endpoint's group (clients add their own 443 rule to it); None without one."""
+    secrets_manager_endpoint: pulumi.Resource | None
 
     def __init__(self, name: str, args: NetworkingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rdsproxy:index:Networking", name, None, opts)
@@ -152,9 +160,6 @@ class Networking(pulumi.ComponentResource):
             roles.append(("users", "Database users bootstrap Lambda (reaches the database directly)"))
             hops.append(("users", "db", args.db_port, "Users bootstrap Lambda to the database"))
         clients = list(dict.fromkeys(args.secrets_manager_clients))
-        if clients:
-            roles.append(("vpce", "Secrets Manager interface endpoint"))
-            hops += [(c, "vpce", HTTPS, f"{c} Lambda to the Secrets Manager endpoint") for c in clients]
         groups = {
             role: aws.ec2.SecurityGroup(
                 f"{name}-{role}-sg", vpc_id=vpc.id, description=description, opts=child
@@ -186,25 +191,61 @@ class Networking(pulumi.ComponentResource):
             rules.setdefault(source, []).extend([egress, ingress])
 
         self.users_network = list(rules.get("users", []))
-        if clients:
-            # Private DNS makes the service's own hostname resolve to the endpoint, so boto3 needs no
-            # endpoint override (VPC user guide, "Access an AWS service using an interface VPC endpoint").
-            # The data source's id is its region.
-            endpoint = aws.ec2.VpcEndpoint(
+
+        # --- Secrets Manager interface endpoint (issue 14: rotation; issue 8's bootstrap needs it too) ----
+        # The subnets have no route out; private DNS makes secretsmanager.<region>.amazonaws.com resolve here.
+        self.secrets_manager_endpoint_security_group_id = None
+        self.secrets_manager_endpoint = None
+        if args.secrets_manager_endpoint or clients:
+            endpoint_sg = aws.ec2.SecurityGroup(
+                f"{name}-secretsmanager-endpoint-sg",
+                vpc_id=vpc.id,
+                description="Secrets Manager interface endpoint",
+                opts=child,
+            )
+            self.secrets_manager_endpoint = aws.ec2.VpcEndpoint(
                 f"{name}-secretsmanager-endpoint",
                 vpc_id=vpc.id,
-                service_name=f"com.amazonaws.{zones.id}.secretsmanager",
+                service_name=vpc.arn.apply(lambda a: f"com.amazonaws.{a.split(':')[3]}.secretsmanager"),
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=[s.id for s in subnets],
-                security_group_ids=[groups["vpce"].id],
-                tags={"Name": f"{name}-secretsmanager"},
+                security_group_ids=[endpoint_sg.id],
                 opts=child,
             )
-            if "users" in clients:
-                self.users_network.append(endpoint)
+            self.secrets_manager_endpoint_security_group_id = endpoint_sg.id
+            # Issue 8's clients (the users bootstrap, the probe when it reads a password) get their HTTPS rule
+            # pair here, like every other hop; issue 14's rotation function adds its own.
+            for client in clients:
+                why = f"{client} Lambda to the Secrets Manager endpoint"
+                pair = [
+                    aws.vpc.SecurityGroupEgressRule(
+                        f"{name}-{client}-to-vpce",
+                        security_group_id=groups[client].id,
+                        referenced_security_group_id=endpoint_sg.id,
+                        ip_protocol="tcp",
+                        from_port=HTTPS,
+                        to_port=HTTPS,
+                        description=why,
+                        opts=child,
+                    ),
+                    aws.vpc.SecurityGroupIngressRule(
+                        f"{name}-vpce-from-{client}",
+                        security_group_id=endpoint_sg.id,
+                        referenced_security_group_id=groups[client].id,
+                        ip_protocol="tcp",
+                        from_port=HTTPS,
+                        to_port=HTTPS,
+                        description=why,
+                        opts=child,
+                    ),
+                ]
+                if client == "users":
+                    self.users_network += [*pair, self.secrets_manager_endpoint]
+        # --- end Secrets Manager endpoint ---------------------------------------------------------------
 
         self.vpc_id = vpc.id
+        self.vpc_arn = vpc.arn
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in subnets])
         self.db_subnet_group_name = subnet_group.name
         self.probe_security_group_id = groups["probe"].id

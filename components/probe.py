@@ -29,6 +29,10 @@ class ProbeSettings:
     memory_size: int
     log_retention_days: int
 
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProbeFunctionArgs:
@@ -43,6 +47,8 @@ class ProbeFunctionArgs:
     logins: Mapping[str, Login]
     """How to log in as the probe user and as each dbUsers entry (an event may name one)."""
     settings: ProbeSettings
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the function's log group."""
     source_dir: Path = field(default=LAMBDA_SRC)
     proxy_reader_endpoint: pulumi.Input[str] | None = None
     """The proxy's READ_ONLY endpoint, when there is one (`{"endpoint": "reader"}` events connect to it)."""
@@ -116,8 +122,9 @@ class ProbeFunction(pulumi.ComponentResource):
         ready.append(
             aws.cloudwatch.LogGroup(
                 f"{name}-logs",
-                name=f"/aws/lambda/{s.function_name}",
+                name=s.log_group_name,
                 retention_in_days=s.log_retention_days,
+                kms_key_id=args.kms_key_arn,
                 opts=child,
             )
         )

@@ -108,6 +108,10 @@ class ProxySettings:
     reader_endpoint: bool = False
     """`proxyReaderEndpoint`: add a READ_ONLY endpoint (only for cluster targets; settings.py checks)."""
 
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/rds/proxy/{self.name}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProxyArgs:
@@ -123,6 +127,8 @@ class ProxyArgs:
     iam_db_users: Sequence[str] = ()
     """Database users the proxy logs in as with IAM (IAM_AUTH): its role may `rds-db:connect` as exactly
     these, on the target's resource id."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed key of the proxy's log group (None: CloudWatch Logs' own encryption)."""
     role_moved_from: pulumi.Resource | None = None
     """The component that held the proxy's role and policy before the proxy owned its auth (Credentials, in
     stacks deployed before that change): aliases keep those deployed resources instead of replacing them."""
@@ -206,8 +212,9 @@ class Proxy(pulumi.ComponentResource):
         # Created first so the proxy never writes to an auto-created group that keeps logs forever.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/aws/rds/proxy/{s.name}",
+            name=s.log_group_name,
             retention_in_days=s.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         proxy = aws.rds.Proxy(

@@ -1,7 +1,7 @@
 """Stack settings: every config key read once, checked, and frozen into sections before any resource is declared.
 
 The program reads config in exactly one place (`Settings.from_config`). Each section (network, credentials,
-database, proxy, probe) is parsed by its own function into the section type its component defines, and is
+database, proxy, probe, security; the optional flow_logs and rotation) is parsed by its own function into the section type its component defines, and is
 handed whole to that component; components never call `pulumi.Config()`. Values arrive as the strings the
 Pulumi CLI passes (`"900"`, `"true"`, `'["EXCLUDE_VARIABLE_SETS"]'`), so parsing and type errors are ours to
 report. All problems are collected and raised together in one `ConfigError`, ordered as Pulumi.yaml declares
@@ -40,6 +40,14 @@ from components.database import (
     ServerlessCapacity,
     Topology,
 )
+from components.encryption import (
+    DB_LOG_EXPORTS,
+    LOG_RETENTION_DAYS,
+    MONITORING_INTERVALS,
+    ROTATION_MAX_DAYS,
+    SecuritySettings,
+)
+from components.flow_logs import FlowLogSettings, FlowLogTraffic
 from components.networking import NetworkSettings
 from components.probe import ProbeSettings
 from components.proxy import (
@@ -52,6 +60,7 @@ from components.proxy import (
     PoolSettings,
     ProxySettings,
 )
+from components.rotation import RotationSettings
 from components.users import (
     ALLOWED_PRIVILEGES,
     FORBIDDEN_PRIVILEGES,
@@ -66,8 +75,6 @@ from components.users import (
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 FROM_PROFILE = -1
 """Pool keys default to -1 in Pulumi.yaml: "take this value from poolProfile"."""
-LOG_RETENTION_DAYS = 30
-"""Retention of every log group the stack creates (not a config key yet)."""
 # RDS rejects these as master user names (RDS for MySQL user guide, "Master user name" constraints).
 RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "root", "mysql", "mysql.sys", "mysql.session"})
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -115,6 +122,9 @@ class Settings:
     database: DatabaseSettings
     proxy: ProxySettings
     probe: ProbeSettings
+    security: SecuritySettings
+    flow_logs: FlowLogSettings | None
+    rotation: RotationSettings | None
     users: UsersSettings
 
     @staticmethod
@@ -158,17 +168,21 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
     """Parse raw config strings section by section; raise one ConfigError listing every bad key."""
     p = _Parser(get)
     prefix = resource_prefix(project, stack)
-    proxy = parse_proxy(p, prefix)
-    credentials = parse_credentials(p, proxy)
-    users = parse_users(p, prefix, credentials, proxy)
+    security = parse_security(p, prefix)
+    proxy = parse_proxy(p, prefix, security)
+    credentials = parse_credentials(p, proxy, security)
+    users = parse_users(p, prefix, credentials, proxy, security)
     settings = Settings(
         project=project,
         stack=stack,
         network=parse_network(p),
         credentials=credentials,
-        database=parse_database(p, prefix, users),
+        database=parse_database(p, prefix, security, users),
         proxy=proxy,
-        probe=parse_probe(p, prefix, users),
+        probe=parse_probe(p, prefix, users, security),
+        security=security,
+        flow_logs=parse_flow_logs(p, prefix, security),
+        rotation=parse_rotation(prefix, security),
         users=users,
     )
     if p.problems:
@@ -202,15 +216,18 @@ def _username(p: _Parser, key: str, max_length: int) -> str:
     return name
 
 
-def parse_credentials(p: _Parser, proxy: ProxySettings) -> CredentialsSettings:
+def parse_credentials(p: _Parser, proxy: ProxySettings, security: SecuritySettings) -> CredentialsSettings:
     return CredentialsSettings(
         username=_username(p, "dbUsername", 16),
         protect=p.boolean("dbDeletionProtection"),
         client_iam_auth=proxy.iam_auth,
+        rotated=security.rotation,
     )
 
 
-def parse_database(p: _Parser, prefix: str, users: UsersSettings) -> DatabaseSettings:
+def parse_database(
+    p: _Parser, prefix: str, security: SecuritySettings, users: UsersSettings
+) -> DatabaseSettings:
     topology = _topology(p)
     own = TOPOLOGY_DEFAULTS[topology]
     # "" (the declared default) means the topology's own class and version.
@@ -266,6 +283,11 @@ def parse_database(p: _Parser, prefix: str, users: UsersSettings) -> DatabaseSet
         reader_instance_class=reader_class,
         serverless=serverless if SERVERLESS_CLASS in classes else None,
         read_replicas=read_replicas,
+        identifier=_instance_identifier(p, prefix),
+        log_exports=security.db_log_exports,
+        log_retention_days=security.log_retention_days,
+        monitoring_interval=security.db_monitoring_interval,
+        password_rotated=security.rotation,
         iam_database_authentication=users.scheme is AuthScheme.IAM_AUTH,
     )
 
@@ -451,7 +473,7 @@ def _iam_auth(p: _Parser) -> IamAuth:
         return IamAuth.REQUIRED
 
 
-def parse_proxy(p: _Parser, prefix: str) -> ProxySettings:
+def parse_proxy(p: _Parser, prefix: str, security: SecuritySettings) -> ProxySettings:
     profile_name = p.string("poolProfile")
     profile = PoolProfile.RECIPE
     try:
@@ -497,19 +519,113 @@ def parse_proxy(p: _Parser, prefix: str) -> ProxySettings:
         require_tls=p.boolean("requireTls"),
         debug_logging=p.boolean("debugLogging"),
         iam_auth=_iam_auth(p),
-        log_retention_days=LOG_RETENTION_DAYS,
+        log_retention_days=security.log_retention_days,
         reader_endpoint=p.boolean("proxyReaderEndpoint"),  # checked against the topology in parse_database
     )
 
 
-def parse_probe(p: _Parser, prefix: str, users: UsersSettings) -> ProbeSettings:
+def parse_probe(p: _Parser, prefix: str, users: UsersSettings, security: SecuritySettings) -> ProbeSettings:
     return ProbeSettings(
         function_name=f"{prefix}-probe",
         # Never the master user: its own least-privileged user (probeUser), logged in as the users section says.
         db_user=users.probe_user.name,
         timeout=p.in_range("probeTimeout", p.integer("probeTimeout"), 5, 30),
         memory_size=p.in_range("probeMemorySize", p.integer("probeMemorySize"), 128, 10240),
-        log_retention_days=LOG_RETENTION_DAYS,
+        log_retention_days=security.log_retention_days,
+    )
+
+
+# --- security section (issue 14) ---------------------------------------------------------------------------
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+
+
+def parse_security(p: _Parser, prefix: str) -> SecuritySettings:
+    key = p.string("kmsKeyArn").strip()
+    if key and not _KMS_KEY_ARN.fullmatch(key):
+        p.fail(
+            "kmsKeyArn",
+            key,
+            "empty (the stack creates its own key) or a KMS key ARN, "
+            "arn:aws:kms:<region>:<account>:key/<key-id> (not an alias: log groups need the key ARN)",
+        )
+    retention = p.integer("logRetentionDays")
+    if retention not in LOG_RETENTION_DAYS:
+        p.fail(
+            "logRetentionDays",
+            retention,
+            "one of CloudWatch Logs' " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+        )
+    interval = p.integer("dbMonitoringInterval")
+    if interval not in MONITORING_INTERVALS:
+        p.fail("dbMonitoringInterval", interval, "0 (off), " + ", ".join(map(str, MONITORING_INTERVALS[1:])))
+    exports = p.string_list(
+        "dbLogExports", example="in the stack file `rds-proxy:dbLogExports: [error, slowquery]`"
+    )
+    for export in exports:
+        if export not in DB_LOG_EXPORTS:
+            note = (
+                " (audit needs the MARIADB_AUDIT_PLUGIN option group, which this stack does not create)"
+                if export == "audit"
+                else ""
+            )
+            p.fail("dbLogExports", export, f"a list of {', '.join(DB_LOG_EXPORTS)}{note}")
+    if len(set(exports)) != len(exports):
+        p.fail("dbLogExports", exports, "each log at most once")
+    rotation = p.in_range(
+        "secretRotationDays",
+        p.integer("secretRotationDays"),
+        0,
+        ROTATION_MAX_DAYS,
+        note=" (0 turns rotation off)",
+    )
+    return SecuritySettings(
+        kms_key_arn=key or None,
+        log_retention_days=retention,
+        db_monitoring_interval=interval,
+        db_log_exports=tuple(dict.fromkeys(e for e in exports if e in DB_LOG_EXPORTS)),
+        secret_rotation_days=rotation,
+        key_alias=f"alias/{prefix}",
+    )
+
+
+_RDS_IDENTIFIER = re.compile(r"[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)")
+
+
+def _instance_identifier(p: _Parser, prefix: str) -> str:
+    ident = p.string("dbInstanceIdentifier").strip()
+    if ident and not _RDS_IDENTIFIER.fullmatch(ident):
+        p.fail(
+            "dbInstanceIdentifier",
+            ident,
+            "empty, or an RDS identifier: a lowercase letter, then lowercase letters, digits or hyphens, at most "
+            "63, no '--', not ending in '-'",
+        )
+    return ident or f"{prefix}-db"
+
+
+def parse_flow_logs(p: _Parser, prefix: str, security: SecuritySettings) -> FlowLogSettings | None:
+    flow = p.string("vpcFlowLogs")
+    if flow == "NONE":
+        return None
+    try:
+        traffic = FlowLogTraffic(flow)
+    except ValueError:
+        p.fail("vpcFlowLogs", flow, "ALL, REJECT or NONE")
+        return None
+    return FlowLogSettings(
+        traffic=traffic,
+        log_group_name=f"/aws/vpc/flow-logs/{prefix}",
+        log_retention_days=security.log_retention_days,
+    )
+
+
+def parse_rotation(prefix: str, security: SecuritySettings) -> RotationSettings | None:
+    if not security.rotation:
+        return None
+    return RotationSettings(
+        days=security.secret_rotation_days,
+        function_name=f"{prefix}-rotation",
+        log_retention_days=security.log_retention_days,
     )
 
 
@@ -531,7 +647,11 @@ def _user_name_problem(name: Any) -> bool:
 
 
 def parse_users(
-    p: _Parser, prefix: str, credentials: CredentialsSettings, proxy: ProxySettings
+    p: _Parser,
+    prefix: str,
+    credentials: CredentialsSettings,
+    proxy: ProxySettings,
+    security: SecuritySettings,
 ) -> UsersSettings:
     scheme_name = p.string("proxyDefaultAuthScheme")
     scheme = AuthScheme.NONE
@@ -699,7 +819,7 @@ def parse_users(
         users=tuple(sorted(users, key=lambda u: u.name)),
         probe_user=probe_user,
         function_name=f"{prefix}-users",
-        log_retention_days=LOG_RETENTION_DAYS,
+        log_retention_days=security.log_retention_days,
     )
 
 

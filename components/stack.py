@@ -3,7 +3,8 @@
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
 master secret), database.py (the RDS instance or cluster, and read replicas), proxy.py (the proxy, its role,
 log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group), users.py
-(the database users, their secrets and the bootstrap Lambda that creates them).
+(the database users, their secrets and the bootstrap Lambda that creates them), encryption.py (the stack's
+KMS key), flow_logs.py (the VPC flow log) and rotation.py (the master secret's rotation).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from dataclasses import dataclass
 import pulumi
 
 from components.credentials import Credentials, CredentialsArgs
-from components.database import Database, DatabaseArgs, require_rds_service_linked_role
+from components.database import ENGINE, Database, DatabaseArgs, require_rds_service_linked_role
+from components.encryption import Encryption, EncryptionArgs
+from components.flow_logs import FlowLogs, FlowLogsArgs
 from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs
+from components.rotation import Rotation, RotationArgs
 from components.settings import Settings
 from components.target import ClusterTarget
 from components.users import DbUsers, DbUsersArgs, connect_arns
@@ -81,11 +85,33 @@ class RdsProxyStack(pulumi.ComponentResource):
                 db_port=s.database.port,
                 replica_clients=s.database.read_replicas > 0,
                 users_function=True,
+                # Who reads secrets from inside the VPC: issue 8's bootstrap (and the probe when it logs in
+                # with a password); issue 14's rotation function adds its own rule to the same endpoint.
                 secrets_manager_clients=("users", "probe") if s.users.clients_read_secrets else ("users",),
+                secrets_manager_endpoint=s.rotation is not None,
             ),
             child,
         )
-        creds = Credentials(f"{name}-creds", CredentialsArgs(settings=s.credentials), child)
+        # --- security (issue 14): the key first; everything that stores data is encrypted with it ---------
+        log_group_names = [
+            s.proxy.log_group_name,
+            s.probe.log_group_name,
+            s.users.log_group_name,
+            *s.database.log_group_names,
+        ]
+        if s.flow_logs is not None:
+            log_group_names.append(s.flow_logs.log_group_name)
+        if s.rotation is not None:
+            log_group_names.append(s.rotation.log_group_name)
+        enc = Encryption(
+            f"{name}-encryption",
+            EncryptionArgs(log_group_names=log_group_names, account_arn=net.vpc_arn, settings=s.security),
+            child,
+        )
+        # --- end security --------------------------------------------------------------------------------
+        creds = Credentials(
+            f"{name}-creds", CredentialsArgs(settings=s.credentials, kms_key_arn=enc.key_arn), child
+        )
         db = Database(
             f"{name}-db",
             DatabaseArgs(
@@ -97,9 +123,12 @@ class RdsProxyStack(pulumi.ComponentResource):
                 replica_security_group_ids=None
                 if net.replica_security_group_id is None
                 else [net.replica_security_group_id],
+                kms_key_arn=enc.key_arn,
+                account_arn=net.vpc_arn,
             ),
             child,
         )
+        creds.store(host=db.address, port=db.port, db_name=db.db_name, engine=ENGINE)
         assert net.users_security_group_id is not None
         users = DbUsers(
             f"{name}-users",
@@ -109,7 +138,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 db_address=db.address,
                 db_port=db.port,
                 master_secret_arn=creds.secret_arn,
-                kms_key_arn=creds.kms_key_arn,
+                kms_key_arn=enc.key_arn,
                 network_ready=net.users_network,
                 # A cluster's endpoint exists before its instances do: log in only once they are up.
                 db_ready=list(db.target.members) if isinstance(db.target, ClusterTarget) else [],
@@ -127,6 +156,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 settings=s.proxy,
                 default_auth_scheme=s.users.scheme,
                 iam_db_users=[u.name for u in s.users.all_users],
+                kms_key_arn=enc.key_arn,
                 role_moved_from=creds,
             ),
             child,
@@ -143,9 +173,38 @@ class RdsProxyStack(pulumi.ComponentResource):
                 logins=users.logins,
                 settings=s.probe,
                 proxy_reader_endpoint=proxy.reader_endpoint,
+                kms_key_arn=enc.key_arn,
             ),
             child,
         )
+        # --- security (issue 14): flow logs and rotation, both optional sections -------------------------
+        if s.flow_logs is not None:
+            FlowLogs(
+                f"{name}-flow-logs",
+                FlowLogsArgs(
+                    vpc_id=net.vpc_id, vpc_arn=net.vpc_arn, kms_key_arn=enc.key_arn, settings=s.flow_logs
+                ),
+                child,
+            )
+        if s.rotation is not None:
+            assert net.secrets_manager_endpoint is not None and net.secrets_manager_endpoint_security_group_id
+            Rotation(
+                f"{name}-rotation",
+                RotationArgs(
+                    secret_arns=[creds.secret_arn],  # issue 8: the users' secrets join this list
+                    vpc_id=net.vpc_id,
+                    vpc_arn=net.vpc_arn,
+                    subnet_ids=net.private_subnet_ids,
+                    db_security_group_id=net.db_security_group_id,
+                    db_port=s.database.port,
+                    endpoint_security_group_id=net.secrets_manager_endpoint_security_group_id,
+                    endpoint=net.secrets_manager_endpoint,
+                    kms_key_arn=enc.key_arn,
+                    settings=s.rotation,
+                ),
+                child,
+            )
+        # --- end security --------------------------------------------------------------------------------
 
         entries = [u.name for u in s.users.users]
         iam_entries = [u.name for u in s.users.users if s.users.client_uses_iam(u)]

@@ -100,6 +100,11 @@ class UsersSettings:
     log_retention_days: int
 
     @property
+    def log_group_name(self) -> str:
+        """The bootstrap function's log group (the stack key's policy names every log group it encrypts)."""
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
     def all_users(self) -> tuple[DbUser, ...]:
         """The probe user and every entry, sorted by name: the order of secrets, auth entries and input."""
         return tuple(sorted((self.probe_user, *self.users), key=lambda u: u.name))
@@ -139,7 +144,7 @@ class DbUsersArgs:
     db_ready: Sequence[pulumi.Resource] = ()
     """What must exist besides `db_address` before the bootstrap logs in (a cluster's instances)."""
     kms_key_arn: pulumi.Input[str] | None = None
-    """Customer-managed key of the master and user secrets, if any."""
+    """Customer-managed key of the master and user secrets and of the log group, if any."""
     source_dir: Path = field(default=LAMBDA_SRC)
 
 
@@ -257,8 +262,9 @@ class DbUsers(pulumi.ComponentResource):
         # Created before the function so Lambda doesn't auto-create a group that never expires.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/aws/lambda/{s.function_name}",
+            name=s.log_group_name,
             retention_in_days=s.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
 

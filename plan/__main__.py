@@ -44,9 +44,7 @@ def _plan(stack: str, overrides: list[str]) -> Planned:
     run = run_program(stack, config, project=project_name())
     if run.error is not None:
         return Planned(run, [str(run.error)])
-    resources = [
-        {"type": r.type, "name": r.name, "inputs": report.planned_inputs(run, r)} for r in run.resources
-    ]
+    resources = report.policy_resources(run)
     return Planned(run, [], evaluate(resources, stack=stack), costs.for_run(run, config.get("aws:region")))
 
 

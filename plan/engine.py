@@ -80,6 +80,7 @@ class Resource:
     """URNs this resource waits for (depends_on and every input's source)."""
     protect: bool = False
     replace_with: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
     aliases: list[dict[str, Any]] = field(default_factory=list)
@@ -239,6 +240,21 @@ def _id_only(r: Registration) -> tuple[str, dict[str, Any]]:
 def _prefixed_id(prefix: str) -> Answer:
     """Resources known only by an id like vpc-0a1b…, with no other computed output the program reads."""
     return lambda r: (r.make(f"{prefix}-{r.h}", "id"), {})
+
+
+def _vpc(r: Registration) -> tuple[str, dict[str, Any]]:
+    vpc = r.make(f"vpc-{r.h}", "id")
+    return vpc, {"arn": r.arn("ec2", f"vpc/{vpc}")}
+
+
+def _cfn_stack(r: Registration) -> tuple[str, dict[str, Any]]:
+    # A Serverless Application Repository stack: AWS prefixes its name with serverlessrepo-; the rotation
+    # applications export the function's ARN as RotationLambdaARN.
+    name = f"serverlessrepo-{r.inputs['name']}"
+    function = str((r.inputs.get("parameters") or {}).get("functionName", r.name))
+    return r.arn("cloudformation", f"stack/{name}/{r.h}", "id"), {
+        "outputs": {"RotationLambdaARN": r.arn("lambda", f"function:{function}", "outputs.RotationLambdaARN")}
+    }
 
 
 def _subnet(r: Registration) -> tuple[str, dict[str, Any]]:
@@ -412,7 +428,7 @@ def _dashboard(r: Registration) -> tuple[str, dict[str, Any]]:
 
 
 ANSWERS: dict[str, Answer] = {
-    "aws:ec2/vpc:Vpc": _prefixed_id("vpc"),
+    "aws:ec2/vpc:Vpc": _vpc,
     "aws:ec2/subnet:Subnet": _subnet,
     "aws:ec2/securityGroup:SecurityGroup": _prefixed_id("sg"),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": _prefixed_id("sg"),
@@ -442,6 +458,7 @@ ANSWERS: dict[str, Answer] = {
     "aws:kms/key:Key": _kms_key,
     "aws:kms/alias:Alias": _kms_alias,
     "aws:sns/topic:Topic": _topic,
+    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": _cfn_stack,
 }
 """Resource type token → how AWS would answer its creation. A type not listed gets `generic`."""
 
@@ -545,6 +562,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=deps,
                 protect=bool(request.protect),
                 replace_with=list(request.replace_with),
+                ignore_changes=list(request.ignoreChanges),
                 outputs=_unwrap(registered.state) if registered else {},
                 id=registered.id if registered else None,
                 aliases=[_alias(a) for a in request.aliases],

@@ -99,6 +99,21 @@ def planned_inputs(run: ProgramRun, resource: Resource) -> dict[str, Any]:
     return shown(resource.inputs, run.invented)
 
 
+def policy_resources(run: ProgramRun) -> list[dict[str, Any]]:
+    """The run's resources as the policy pack's `evaluate` reads them (URNs and dependencies for the
+    stack-level rules: a VPC's flow log is another resource that depends on it)."""
+    return [
+        {
+            "type": r.type,
+            "name": r.name,
+            "inputs": planned_inputs(run, r),
+            "urn": r.urn,
+            "dependencies": sorted(run.waits_for(r)),
+        }
+        for r in run.resources
+    ]
+
+
 def critical_path(run: ProgramRun) -> tuple[float, list[Resource]]:
     """Longest chain of creation times through the dependency graph (resources in one chain wait in turn)."""
     memo: dict[str, tuple[float, list[Resource]]] = {}

@@ -32,6 +32,8 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.deserialize import serialize_properties
 
@@ -104,9 +106,50 @@ def build_policy(rule: rules.Rule) -> ResourceValidationPolicy:
     )
 
 
-def build_policies() -> list[ResourceValidationPolicy]:
-    """One ResourceValidationPolicy per rule, in ``rules.RULES`` order."""
-    return [build_policy(rule) for rule in rules.RULES]
+def make_stack_validator(rule: rules.StackRule) -> Callable[[StackValidationArgs, ReportViolation], None]:
+    """A pulumi_policy stack validation that runs ``rule`` over every resource of the stack."""
+
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        seen = [
+            rules.StackResource(
+                type=r.resource_type,
+                name=r.name,
+                urn=r.urn,
+                id=None,  # the engine gives stack policies outputs without ids: relate by dependencies
+                inputs=rules.base.plain(plain_props(r.props)),
+                dependencies=frozenset(
+                    [d.urn for d in r.dependencies]
+                    + [d.urn for deps in r.property_dependencies.values() for d in deps]
+                ),
+            )
+            for r in args.resources
+        ]
+        ctx = rules.RuleContext(stack=current_stack(), config=dict(args.get_config() or {}))
+        for found, message in rule.run(seen, ctx):
+            report_violation(message, found.urn)
+
+    validate.__name__ = f"validate_{rule.name.replace('-', '_')}"
+    return validate
+
+
+def build_stack_policy(rule: rules.StackRule) -> StackValidationPolicy:
+    return StackValidationPolicy(
+        name=rule.name,
+        description=f"{rule.id}: {rule.description}",
+        validate=make_stack_validator(rule),
+        display_name=f"{rule.id} {rule.name}",
+        severity=Severity(rule.severity),
+        framework=PolicyComplianceFramework(name=FRAMEWORK, reference=rule.id),
+        tags=["aws", rule.id.split(".", 1)[0].lower()],
+        remediation_steps=rule.remediation or None,
+        url=rule.url or None,
+    )
+
+
+def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    """One ResourceValidationPolicy per rule, in ``rules.RULES`` order, then one StackValidationPolicy per
+    ``rules.STACK_RULES`` entry."""
+    return [build_policy(rule) for rule in rules.RULES] + [build_stack_policy(r) for r in rules.STACK_RULES]
 
 
 def pack_arguments() -> dict[str, Any]:

@@ -21,6 +21,9 @@ KEYS = {
     "dbName", "dbUsername", "dbBackupRetentionDays", "dbMultiAz", "dbDeletionProtection",
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
     "dbUsers", "proxyDefaultAuthScheme", "probeUser",
+    # security (issue 14)
+    "kmsKeyArn", "logRetentionDays", "dbMonitoringInterval", "dbLogExports", "vpcFlowLogs", "secretRotationDays",
+    "dbInstanceIdentifier",
 }  # fmt: skip
 KEYS |= {  # read scaling (issue 9)
     "dbTopology", "dbReaderCount", "dbReaderInstanceClass", "dbServerlessMinCapacity",
@@ -266,6 +269,11 @@ OTHER_VALUES: dict[str, tuple[str, dict[str, str]]] = {
     "proxyReaderEndpoint": ("true", {"dbTopology": "aurora"}), "dbReadReplicas": ("1", {}),
     "dbUsers": ('[{"name": "app"}]', {}), "proxyDefaultAuthScheme": ("IAM_AUTH", {}),
     "probeUser": ("health", {}),
+    # security (issue 14)
+    "kmsKeyArn": ("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
+    "logRetentionDays": ("90", {}), "dbMonitoringInterval": ("0", {}), "dbLogExports": ('["error"]', {}),
+    "vpcFlowLogs": ("ALL", {}), "secretRotationDays": ("7", {}),
+    "dbInstanceIdentifier": ("rds-proxy-db-instance-1a2b3c4", {}),
 }  # fmt: skip
 
 

@@ -91,6 +91,12 @@ def _one_of_each() -> dict[str, pulumi.CustomResource]:
             aws.lambda_.Invocation("t-invoke", function_name="t-fn", input='{"a": 1}'),
             aws.kms.Alias("t-alias", name="alias/t", target_key_id=key.key_id),
             aws.sns.Topic("t-topic"),
+            aws.serverlessrepository.CloudFormationStack(
+                "t-sar",
+                name="t-rotation",
+                application_id="arn:aws:serverlessrepo:us-east-1:1:applications/x",
+                parameters={"functionName": "t-rotation"},
+            ),
         ]
     }
 
@@ -131,7 +137,10 @@ def test_every_answered_output_is_one_the_provider_declares(table_run):
 
 SHAPES: dict[str, dict[str, str]] = {
     # token → output → the shape AWS gives it (regex, fully matched)
-    "aws:ec2/vpc:Vpc": {"id": r"vpc-[0-9a-f]{17}"},
+    "aws:ec2/vpc:Vpc": {
+        "id": r"vpc-[0-9a-f]{17}",
+        "arn": rf"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-[0-9a-f]{{17}}",
+    },
     "aws:ec2/subnet:Subnet": {"id": r"subnet-[0-9a-f]{17}", "availabilityZone": r"us-east-1[a-f]"},
     "aws:ec2/securityGroup:SecurityGroup": {"id": r"sg-[0-9a-f]{17}"},
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": {"id": r"sg-[0-9a-f]{17}"},
@@ -230,7 +239,17 @@ SHAPES: dict[str, dict[str, str]] = {
         "id": rf"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic-[0-9a-f]{{7}}",
         "arn": rf"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic-[0-9a-f]{{7}}",
     },
+    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": {
+        "id": rf"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/serverlessrepo-t-rotation/[0-9a-f]{{17}}",
+    },
 }
+
+
+def test_sar_stack_exports_the_rotation_function_arn(table_run):
+    outputs = table_run.one("aws:serverlessrepository/cloudFormationStack:CloudFormationStack").outputs[
+        "outputs"
+    ]
+    assert outputs == {"RotationLambdaARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:t-rotation"}
 
 
 @pytest.mark.parametrize("token", sorted(ANSWERS))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from policy import rules
-from policy.rules import RULES, Violation, evaluate
+from policy.rules import RULES, STACK_RULES, Violation, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY_DIR = ROOT / "policy"
@@ -44,6 +44,11 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IAM_POLICY = "aws:iam/policy:Policy"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+SECRET = "aws:secretsmanager/secret:Secret"
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # What our stack actually sends (components/*), the baseline each case modifies.
 GOOD_INSTANCE: dict[str, Any] = {
@@ -57,6 +62,9 @@ GOOD_INSTANCE: dict[str, Any] = {
     "multiAz": True,
     "deletionProtection": True,
     "dbSubnetGroupName": "db-subnets",
+    "monitoringInterval": 60.0,
+    "monitoringRoleArn": "arn:aws:iam::123456789012:role/monitoring",
+    "enabledCloudwatchLogsExports": ["error", "slowquery"],
 }
 GOOD_PROXY: dict[str, Any] = {"engineFamily": "MYSQL", "requireTls": True, "debugLogging": False}
 # Read scaling (issue 9): what components/database.py sends for an Aurora cluster, its instances, a Multi-AZ
@@ -485,7 +493,29 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("CloudWatch.16", LOG_GROUP, {"name": "/aws/lambda/probe", "retentionInDays": 14.0}, "dev", False),
     ("CloudWatch.16", LOG_GROUP, {"name": "/aws/lambda/probe", "retentionInDays": 0}, "dev", True),
     ("CloudWatch.16", LOG_GROUP, {"name": "/aws/lambda/probe"}, "dev", True),
-]
+    # security hardening (issue 14)
+    # RDS.6
+    ("RDS.6", INSTANCE, GOOD_INSTANCE, "dev", False),
+    ("RDS.6", INSTANCE, {**GOOD_INSTANCE, "monitoringInterval": 0.0}, "dev", True),
+    ("RDS.6", INSTANCE, {k: v for k, v in GOOD_INSTANCE.items() if k != "monitoringInterval"}, "dev", True),
+    ("RDS.6", INSTANCE, {k: v for k, v in GOOD_INSTANCE.items() if k != "monitoringRoleArn"}, "prod", True),
+    ("RDS.6", CLUSTER_INSTANCE, {"monitoringInterval": 5.0, "monitoringRoleArn": "arn:r"}, "prod", False),
+    # RDS.9
+    ("RDS.9", INSTANCE, GOOD_INSTANCE, "dev", False),
+    ("RDS.9", INSTANCE, {**GOOD_INSTANCE, "enabledCloudwatchLogsExports": ["general", "slowquery", "error"]}, "dev",
+     False),
+    ("RDS.9", INSTANCE, {**GOOD_INSTANCE, "enabledCloudwatchLogsExports": ["error"]}, "dev", True),
+    ("RDS.9", INSTANCE, {k: v for k, v in GOOD_INSTANCE.items() if k != "enabledCloudwatchLogsExports"}, "prod",
+     True),
+    # Custom.2
+    ("Custom.2", SECRET, {"kmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/k"}, "dev", False),
+    ("Custom.2", SECRET, {}, "dev", True),
+    ("Custom.2", SECRET, {"kmsKeyId": "alias/aws/secretsmanager"}, "prod", True),
+    # Custom.3
+    ("Custom.3", LOG_GROUP, {"retentionInDays": 30.0, "kmsKeyId": "arn:aws:kms:us-east-1:1:key/k"}, "dev", False),
+    ("Custom.3", LOG_GROUP, {"retentionInDays": 30.0}, "prod", True),
+    ("Custom.3", LOG_GROUP, {"retentionInDays": 30.0, "kmsKeyId": ""}, "dev", True),
+]  # fmt: skip
 
 
 def _case_id(case: tuple[str, str, dict[str, Any], str, bool]) -> str:
@@ -529,9 +559,11 @@ def test_compliant_stack_resources_pass_in_every_stack() -> None:
         {"type": FUNCTION, "name": "probe", "inputs": GOOD_FUNCTION},
         {"type": ROLE, "name": "role", "inputs": {"assumeRolePolicy": json.dumps(TRUST_POLICY)}},
         {"type": ROLE_POLICY, "name": "pol", "inputs": {"role": "r", "policy": json.dumps(SCOPED_POLICY)}},
-        {"type": LOG_GROUP, "name": "logs", "inputs": {"retentionInDays": 14}},
+        {"type": LOG_GROUP, "name": "logs", "inputs": {"retentionInDays": 14, "kmsKeyId": KEY}},
         {"type": DEFAULT_SG, "name": "default", "inputs": {"ingress": [], "egress": []}},
-        {"type": "aws:ec2/vpc:Vpc", "name": "vpc", "inputs": {"cidrBlock": "10.0.0.0/16"}},
+        {"type": VPC, "name": "vpc", "urn": "urn:vpc", "inputs": {"cidrBlock": "10.0.0.0/16"}},
+        {"type": FLOW_LOG, "name": "flow", "inputs": {"trafficType": "ALL"}, "dependencies": ["urn:vpc"]},
+        {"type": SECRET, "name": "secret", "inputs": {"kmsKeyId": KEY}},
     ]
     for stack in ("dev", "prod"):
         assert evaluate(resources, stack=stack) == []
@@ -578,6 +610,11 @@ def _unknown_cases() -> Iterator[tuple[str, str, dict[str, Any]]]:
         yield "Custom.1", FUNCTION, {**GOOD_FUNCTION, "environment": {"variables": {"DB_USER": value}}}
         yield "Lambda.2", FUNCTION, {**GOOD_FUNCTION, "runtime": value}
         yield "CloudWatch.16", LOG_GROUP, {"retentionInDays": value}
+        yield "RDS.6", INSTANCE, {**GOOD_INSTANCE, "monitoringInterval": value}
+        yield "RDS.6", INSTANCE, {**GOOD_INSTANCE, "monitoringRoleArn": value}
+        yield "RDS.9", INSTANCE, {**GOOD_INSTANCE, "enabledCloudwatchLogsExports": value}
+        yield "Custom.2", SECRET, {"kmsKeyId": value}
+        yield "Custom.3", LOG_GROUP, {"retentionInDays": 30, "kmsKeyId": value}
     yield "EC2.18", SG, {"ingress": UNKNOWN_ARRAY}
     yield "EC2.18", SG, {"ingress": [UNKNOWN_OBJECT]}
     yield "Custom.1", FUNCTION, {**GOOD_FUNCTION, "environment": UNKNOWN_OBJECT}
@@ -680,9 +717,78 @@ def test_evaluate_accepts_objects_like_mock_resource_args() -> None:
 def test_evaluate_skips_other_types_and_bad_entries() -> None:
     other = {"type": "aws:s3/bucket:Bucket", "name": "b", "inputs": {"acl": "public-read"}}
     assert evaluate([other, {"name": "no-type"}], stack="prod") == []
-    # No inputs at all: provider defaults apply (unencrypted, 1 day of backups).
+    # No inputs at all: provider defaults apply (unencrypted, 1 day of backups, no monitoring, no exports).
     found = evaluate([{"type": INSTANCE, "name": "bare"}], stack="dev")
-    assert rule_ids(found) == {"RDS.3", "RDS.11"}
+    assert rule_ids(found) == {"RDS.3", "RDS.11", "RDS.6", "RDS.9"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Stack-level rules (EC2.6: a flow log for each VPC), both ways, in evaluate and in the pack
+# --------------------------------------------------------------------------------------------------
+
+VPC_RES = {
+    "type": VPC,
+    "name": "vpc",
+    "urn": "urn:vpc",
+    "id": "vpc-1",
+    "inputs": {"cidrBlock": "10.0.0.0/16"},
+}
+
+
+@pytest.mark.parametrize(
+    ("flow_logs", "bad"),
+    [
+        ([], True),
+        ([{"type": FLOW_LOG, "name": "f", "inputs": {"vpcId": "vpc-1", "trafficType": "REJECT"}}], False),
+        (
+            [{"type": FLOW_LOG, "name": "f", "inputs": {"vpcId": UNKNOWN_STR}, "dependencies": ["urn:vpc"]}],
+            False,
+        ),
+        (
+            [{"type": FLOW_LOG, "name": "f", "inputs": {"vpcId": "vpc-other"}, "dependencies": ["urn:x"]}],
+            True,
+        ),
+    ],
+    ids=["no-flow-log", "flow-log-by-id", "flow-log-by-dependency", "flow-log-of-another-vpc"],
+)
+def test_every_vpc_needs_a_flow_log(flow_logs: list[dict[str, Any]], bad: bool) -> None:
+    found = [v for v in evaluate([VPC_RES, *flow_logs], stack="dev") if v.rule == "EC2.6"]
+    assert [(v.resource, v.type) for v in found] == ([("vpc", VPC)] if bad else [])
+
+
+def test_each_vpc_is_checked_on_its_own() -> None:
+    second = {**VPC_RES, "name": "vpc2", "urn": "urn:vpc2", "id": "vpc-2"}
+    flow = {"type": FLOW_LOG, "name": "f", "inputs": {"vpcId": "vpc-1"}}
+    assert [v.resource for v in evaluate([VPC_RES, second, flow], stack="dev") if v.rule == "EC2.6"] == [
+        "vpc2"
+    ]
+
+
+def test_stack_rule_can_be_disabled() -> None:
+    assert evaluate([VPC_RES], stack="dev", config={"vpc-flow-logs": "disabled"}) == []
+
+
+def test_pack_stack_policy_reports_a_vpc_without_flow_log(pack: Any) -> None:
+    from pulumi_policy.policy import (
+        PolicyCustomTimeouts,
+        PolicyResource,
+        PolicyResourceOptions,
+        StackValidationArgs,
+    )
+
+    def resource(type_: str, name: str, props: dict[str, Any], deps: list[Any]) -> Any:
+        opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+        return PolicyResource(type_, props, f"urn:{name}", name, opts, None, None, deps, {})
+
+    (policy,) = [p for p in pack.build_policies() if p.name == "vpc-flow-logs"]
+    vpc = resource(VPC, "vpc", {"cidrBlock": "10.0.0.0/16"}, [])
+    reported: list[tuple[str, str | None]] = []
+    policy.validate(StackValidationArgs([vpc]), lambda m, urn: reported.append((m, urn)))
+    assert [urn for _, urn in reported] == ["urn:vpc"]
+    reported.clear()
+    flow = resource(FLOW_LOG, "flow", {"trafficType": "ALL"}, [vpc])
+    policy.validate(StackValidationArgs([vpc, flow]), lambda m, urn: reported.append((m, urn)))
+    assert reported == []
 
 
 def test_violation_is_frozen_dataclass() -> None:
@@ -726,8 +832,10 @@ def test_disabled_rule_setting() -> None:
 
 def test_log_retention_minimum_setting() -> None:
     config = {"log-group-retention": {"minRetentionDays": 365}}
-    assert rule_ids(check(LOG_GROUP, {"retentionInDays": 14}, config=config)) == {"CloudWatch.16"}
-    assert check(LOG_GROUP, {"retentionInDays": 400}, config=config) == []
+    assert rule_ids(check(LOG_GROUP, {"retentionInDays": 14, "kmsKeyId": KEY}, config=config)) == {
+        "CloudWatch.16"
+    }
+    assert check(LOG_GROUP, {"retentionInDays": 400, "kmsKeyId": KEY}, config=config) == []
 
 
 def test_supported_runtimes_are_known_to_the_provider() -> None:
@@ -758,7 +866,12 @@ PROPERTY_NAMES = [
     ("pulumi_aws.iam", "Policy", ["policy"]),
     ("pulumi_aws.lambda_", "Function", ["runtime", "environment", "packageType"]),
     ("pulumi_aws.lambda_.outputs", "FunctionEnvironment", ["variables"]),
-    ("pulumi_aws.cloudwatch", "LogGroup", ["retentionInDays"]),
+    ("pulumi_aws.cloudwatch", "LogGroup", ["retentionInDays", "kmsKeyId"]),
+    ("pulumi_aws.rds", "Instance", ["monitoringInterval", "monitoringRoleArn", "enabledCloudwatchLogsExports"]),
+    ("pulumi_aws.rds", "ClusterInstance", ["monitoringInterval", "monitoringRoleArn"]),
+    ("pulumi_aws.rds", "Cluster", ["enabledCloudwatchLogsExports"]),
+    ("pulumi_aws.secretsmanager", "Secret", ["kmsKeyId"]),
+    ("pulumi_aws.ec2", "FlowLog", ["vpcId", "trafficType"]),
 ]  # fmt: skip
 
 
@@ -812,16 +925,17 @@ SERVICE_MODULES = {
     "IAM": "iam",
     "Lambda": "awslambda",
     "CloudWatch": "cloudwatch",
+    "SecretsManager": "secretsmanager",
 }
+# Rules with no Security Hub control live with the service whose resources they read.
+CUSTOM_SERVICES = {"Custom.1": "Lambda", "Custom.2": "SecretsManager", "Custom.3": "CloudWatch"}
 
 
 def test_each_rule_lives_in_its_services_module_next_to_its_check() -> None:
     import importlib
 
     for rule in RULES:
-        service = (
-            "Lambda" if rule.id == "Custom.1" else rule.id.split(".")[0]
-        )  # Custom.1 reads Lambda functions
+        service = CUSTOM_SERVICES.get(rule.id, rule.id.split(".")[0])
         module = importlib.import_module(f"policy.rules.{SERVICE_MODULES[service]}")
         assert rule.check.__module__ == module.__name__, rule.id
         assert getattr(module, rule.id.replace(".", "_").upper()) is rule, (
@@ -854,15 +968,16 @@ def pack() -> Any:
 
 
 def test_pack_has_one_policy_per_rule(pack: Any) -> None:
-    from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
+    from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
     arguments = pack.pack_arguments()
     assert arguments["name"] == "rds-proxy-guardrails"
     assert arguments["enforcement_level"] is EnforcementLevel.MANDATORY
     policies = arguments["policies"]
-    assert [p.name for p in policies] == [r.name for r in RULES]
-    assert all(isinstance(p, ResourceValidationPolicy) for p in policies)
-    for policy, rule in zip(policies, RULES, strict=True):
+    assert [p.name for p in policies] == [r.name for r in RULES] + [r.name for r in STACK_RULES]
+    assert all(isinstance(p, ResourceValidationPolicy) for p in policies[: len(RULES)])
+    assert all(isinstance(p, StackValidationPolicy) for p in policies[len(RULES) :])
+    for policy, rule in zip(policies, [*RULES, *STACK_RULES], strict=True):
         assert rule.id in policy.description
         assert policy.enforcement_level is None  # inherits the pack's MANDATORY
     names = {p.name: p for p in policies}
@@ -967,7 +1082,7 @@ def test_pack_ignores_unknowns_instead_of_skipping_the_policy(
 def test_pack_analyzer_info(pack: Any) -> None:
     info = _servicer(pack).GetAnalyzerInfo(None, None)
     assert info.name == "rds-proxy-guardrails"
-    assert sorted(p.name for p in info.policies) == sorted(r.name for r in RULES)
+    assert sorted(p.name for p in info.policies) == sorted(r.name for r in [*RULES, *STACK_RULES])
     assert info.supportsConfig
 
 
@@ -1001,7 +1116,7 @@ def test_pack_serves_like_the_cli_runs_it() -> None:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = analyzer_pb2_grpc.AnalyzerStub(channel)
             info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
-            assert sorted(p.name for p in info.policies) == sorted(r.name for r in RULES)
+            assert sorted(p.name for p in info.policies) == sorted(r.name for r in [*RULES, *STACK_RULES])
             response = stub.Analyze(_request(PROXY, {**GOOD_PROXY, "requireTls": False}), timeout=30)
             assert [d.policyName for d in response.diagnostics] == ["rds-proxy-require-tls"]
             response = stub.Analyze(_request(INSTANCE, NOT_PROD_READY), timeout=30)

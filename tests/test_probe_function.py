@@ -95,8 +95,12 @@ def test_without_iam_auth_the_probe_reads_its_password_from_its_secret_and_gets_
     assert json.loads(env["DB_USERS"]) == {"rdsproxy_probe": {"auth": "password", "secret_arn": secret}}
     assert not any("PASSWORD" in k for k in env)
     assert not [p for p in run.by_type("aws:iam/rolePolicy:RolePolicy") if "db-connect" in p.name]
-    (statement,) = policy_doc(run.named("rds-proxy-probe-secret-access").inputs)["Statement"]
-    assert statement["Resource"] == [secret]
+    read, decrypt = policy_doc(run.named("rds-proxy-probe-secret-access").inputs)["Statement"]
+    assert read["Resource"] == [secret]
+    assert (
+        decrypt["Action"] == "kms:Decrypt"
+        and decrypt["Resource"] == run.one("aws:kms/key:Key").outputs["arn"]
+    )
 
 
 def test_timeout_and_memory_follow_config():
@@ -134,7 +138,7 @@ def test_log_group_exists_before_the_function_with_retention(stack_run):
     fn = stack_run.named("rds-proxy-probe-function")
     group = stack_run.named("rds-proxy-probe-logs")
     assert group.inputs["name"] == f"/aws/lambda/{fn.inputs['name']}"
-    assert group.inputs["retentionInDays"] == 30
+    assert group.inputs["retentionInDays"] == {"dev": 30, "prod": 365}[stack_run.stack]  # logRetentionDays
     assert group.urn in fn.dependencies
 
 

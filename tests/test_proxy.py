@@ -84,7 +84,7 @@ def test_log_group_is_named_for_the_proxy_kept_30_days_and_created_first(stack_r
         if "/aws/rds/proxy/" in g.inputs["name"]
     )
     assert group.inputs["name"] == f"/aws/rds/proxy/{proxy.inputs['name']}"
-    assert group.inputs["retentionInDays"] == 30
+    assert group.inputs["retentionInDays"] == {"dev": 30, "prod": 365}[stack_run.stack]  # logRetentionDays
     assert group.urn in proxy.dependencies
 
 
@@ -301,7 +301,8 @@ def test_proxy_role_reads_exactly_the_master_and_user_secrets_and_nothing_else(s
     policy = stack_run.named("rds-proxy-proxy-secret-access")
     role = next(r for r in stack_run.by_type("aws:iam/role:Role") if "proxy-role" in r.name)
     assert policy.inputs["role"] == role.id
-    (statement,) = policy_doc(policy.inputs)["Statement"]
+    # The second statement, kms:Decrypt via Secrets Manager on the stack key: tests/test_security.py.
+    statement = policy_doc(policy.inputs)["Statement"][0]
     assert statement["Effect"] == "Allow"
     assert sorted(statement["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
     assert statement["Resource"] == secret_arns

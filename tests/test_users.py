@@ -48,6 +48,23 @@ def users_run(scheme: str = "NONE", stack: str = "dev", **config):
     return ok(stack, dbUsers=users, proxyDefaultAuthScheme=scheme, **config)
 
 
+def read_statement(run, policy) -> dict:
+    """The secret-read statement of `policy`, after checking its only companion: decrypt with the stack key,
+    and only through Secrets Manager."""
+    read, *rest = policy_doc(policy.inputs)["Statement"]
+    assert read["Sid"] == "ReadProxySecrets"
+    assert rest == [
+        {
+            "Sid": "DecryptProxySecrets",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": run.one("aws:kms/key:Key").outputs["arn"],
+            "Condition": {"StringEquals": {"kms:ViaService": ["secretsmanager.us-east-1.amazonaws.com"]}},
+        }
+    ]
+    return read
+
+
 def input_of(run) -> dict:
     return json.loads(run.named("rds-proxy-users-bootstrap").inputs["input"])
 
@@ -315,7 +332,7 @@ def test_proxy_has_one_explicit_auth_entry_per_secret_sorted_by_user_name_after_
 
 def test_proxy_role_reads_exactly_the_master_and_user_secrets():
     run = users_run()
-    (statement,) = policy_doc(run.named("rds-proxy-proxy-secret-access").inputs)["Statement"]
+    statement = read_statement(run, run.named("rds-proxy-proxy-secret-access"))
     assert sorted(statement["Resource"]) == sorted(s.outputs["arn"] for s in run.by_type(SECRET))
     assert not [
         p for p in run.by_type("aws:iam/rolePolicy:RolePolicy") if p.name == "rds-proxy-proxy-db-connect"
@@ -360,7 +377,7 @@ def test_iam_auth_proxy_role_connects_as_exactly_these_users_on_the_database_res
         for u in ("app", "legacy", "rdsproxy_probe", "reports")
     ]
     # The master's secret stays readable (AWS's migration keeps both permissions).
-    (read,) = policy_doc(run.named("rds-proxy-proxy-secret-access").inputs)["Statement"]
+    read = read_statement(run, run.named("rds-proxy-proxy-secret-access"))
     assert read["Resource"] == [run.named("rds-proxy-creds-master-secret").outputs["arn"]]
 
 
@@ -425,13 +442,13 @@ def test_bootstrap_role_reads_exactly_the_master_and_user_secrets():
     assert attachment["policyArn"] == "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
     policy = run.named("rds-proxy-users-secret-access")
     assert policy.inputs["role"] == role.id
-    (statement,) = policy_doc(policy.inputs)["Statement"]  # no kms statement without a customer key
+    statement = read_statement(run, policy)  # the stack key, via Secrets Manager only
     assert statement["Resource"] == [run.named("rds-proxy-creds-master-secret").outputs["arn"]] + [
         run.named(f"rds-proxy-users-{u}-secret").outputs["arn"]
         for u in ("app", "legacy", "rdsproxy_probe", "reports")
     ]
     iam_run = users_run("IAM_AUTH")
-    (statement,) = policy_doc(iam_run.named("rds-proxy-users-secret-access").inputs)["Statement"]
+    statement = read_statement(iam_run, iam_run.named("rds-proxy-users-secret-access"))
     assert statement["Resource"] == [iam_run.named("rds-proxy-creds-master-secret").outputs["arn"]]
 
 
@@ -611,7 +628,7 @@ def test_probe_may_connect_as_its_user_and_each_iam_entry_and_read_only_password
         f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{proxy_id}/{u}"
         for u in ("rdsproxy_probe", "app", "reports")
     ]
-    (read,) = policy_doc(run.named("rds-proxy-probe-secret-access").inputs)["Statement"]
+    read = read_statement(run, run.named("rds-proxy-probe-secret-access"))
     assert read["Resource"] == [run.named("rds-proxy-users-legacy-secret").outputs["arn"]]
     assert "rds-proxy-net-probe-to-vpce" in {r.name for r in run.resources}
 
@@ -635,8 +652,11 @@ def test_under_iam_auth_the_probe_logs_in_with_iam_as_every_user_and_reads_no_se
 
 
 def test_no_statement_uses_a_wildcard_in_either_scheme():
+    mine = ("rds-proxy-proxy-", "rds-proxy-probe-", "rds-proxy-users-")  # the roles issue 8 writes to
     for scheme in ("NONE", "IAM_AUTH"):
         for policy in users_run(scheme).by_type("aws:iam/rolePolicy:RolePolicy"):
+            if not policy.name.startswith(mine):
+                continue
             for statement in policy_doc(policy.inputs)["Statement"]:
                 for field in ("Action", "Resource"):
                     values = statement[field] if isinstance(statement[field], list) else [statement[field]]
@@ -744,3 +764,14 @@ def test_the_rds_ca_bundle_is_shipped_and_named_in_db_ca_bundle_when_present(tmp
     package = build_package(["users_function.py", RDS_CA_BUNDLE], tmp_path)
     assert RDS_CA_BUNDLE in zipfile.ZipFile(io.BytesIO(package)).namelist()
     assert fn["sourceCodeHash"] == base64.b64encode(hashlib.sha256(package).digest()).decode()
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_user_secrets_and_the_bootstrap_log_group_use_the_stack_key_which_names_that_group(stack):
+    run = users_run(stack=stack)
+    key = run.one("aws:kms/key:Key")
+    for user in ("app", "legacy", "rdsproxy_probe", "reports"):
+        assert run.named(f"rds-proxy-users-{user}-secret").inputs["kmsKeyId"] == key.outputs["arn"], user
+    group = run.named("rds-proxy-users-logs").inputs
+    assert group["kmsKeyId"] == key.outputs["arn"]
+    assert f"log-group:{group['name']}" in json.dumps(policy_doc(key.inputs))

@@ -50,18 +50,23 @@ from .base import (
     Check,
     Rule,
     RuleContext,
+    StackResource,
+    StackRule,
     Violation,
     is_production_stack,
     is_unknown,
 )
-from .cloudwatch import CLOUDWATCH_16, DEFAULT_MIN_LOG_RETENTION_DAYS, LOG_GROUP
+from .cloudwatch import CLOUDWATCH_16, CUSTOM_3, DEFAULT_MIN_LOG_RETENTION_DAYS, LOG_GROUP
 from .ec2 import (
     DEFAULT_SECURITY_GROUP,
     EC2_2,
+    EC2_6,
     EC2_18,
+    FLOW_LOG,
     SECURITY_GROUP,
     SECURITY_GROUP_INGRESS_RULE,
     SECURITY_GROUP_RULE,
+    VPC,
 )
 from .iam import IAM_21, IAM_GROUP_POLICY, IAM_POLICY, IAM_ROLE, IAM_ROLE_POLICY, IAM_USER_POLICY
 from .rds import (
@@ -69,7 +74,9 @@ from .rds import (
     RDS_2,
     RDS_3,
     RDS_5,
+    RDS_6,
     RDS_8,
+    RDS_9,
     RDS_11,
     RDS_43,
     RDS_CLUSTER,
@@ -77,11 +84,13 @@ from .rds import (
     RDS_INSTANCE,
     RDS_PROXY,
 )
+from .secretsmanager import CUSTOM_2, SECRET
 
 __all__ = [
     "DEFAULT_MIN_LOG_RETENTION_DAYS",
     "DEFAULT_PRODUCTION_STACKS",
     "DEFAULT_SECURITY_GROUP",
+    "FLOW_LOG",
     "IAM_GROUP_POLICY",
     "IAM_POLICY",
     "IAM_ROLE",
@@ -95,14 +104,19 @@ __all__ = [
     "RDS_INSTANCE",
     "RDS_PROXY",
     "RULES",
+    "SECRET",
     "SECURITY_GROUP",
     "SECURITY_GROUP_INGRESS_RULE",
     "SECURITY_GROUP_RULE",
+    "STACK_RULES",
     "SUPPORTED_PYTHON_RUNTIMES",
     "UNKNOWN_SENTINELS",
+    "VPC",
     "Check",
     "Rule",
     "RuleContext",
+    "StackResource",
+    "StackRule",
     "Violation",
     "evaluate",
     "is_production_stack",
@@ -125,8 +139,16 @@ RULES: list[Rule] = [
     CUSTOM_1,
     LAMBDA_2,
     CLOUDWATCH_16,
+    # security hardening (issue 14)
+    RDS_6,
+    RDS_9,
+    CUSTOM_2,
+    CUSTOM_3,
 ]
 """Every rule of the pack, in the order the pack registers them and the plan reports violations."""
+
+STACK_RULES: list[StackRule] = [EC2_6]
+"""Rules over the whole stack (one resource's compliance depends on another's), run after RULES."""
 
 
 def rule_by_id(rule_id: str) -> Rule:
@@ -149,6 +171,13 @@ def evaluate(
     stack: str,
     config: Mapping[str, Mapping[str, Any] | str] | None = None,
     rules: Sequence[Rule] | None = None,
+    stack_rules: Sequence[StackRule] | None = None,
 ) -> list[Violation]:
-    """:func:`.base.evaluate` with every rule of ``RULES`` unless ``rules`` narrows them."""
-    return base.evaluate(resources, stack=stack, config=config, rules=RULES if rules is None else rules)
+    """:func:`.base.evaluate` with every rule of ``RULES`` and ``STACK_RULES`` unless narrowed."""
+    return base.evaluate(
+        resources,
+        stack=stack,
+        config=config,
+        rules=RULES if rules is None else rules,
+        stack_rules=STACK_RULES if stack_rules is None else stack_rules,
+    )

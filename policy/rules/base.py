@@ -106,6 +106,64 @@ class Rule:
         return self.check(values, ctx)
 
 
+@dataclass(frozen=True)
+class StackResource:
+    """One resource as a stack-level check sees it: inputs normalised like a Rule's, and what it waits for
+    (the URNs of its dependencies: how a check relates resources when ids aren't known yet)."""
+
+    type: str
+    name: str
+    urn: str
+    id: Any
+    inputs: Mapping[str, Any]
+    dependencies: frozenset[str]
+
+
+StackCheck = Callable[[Sequence[StackResource], RuleContext], list[tuple[StackResource, str]]]
+
+
+@dataclass(frozen=True)
+class StackRule:
+    """A guardrail that needs the whole stack (e.g. "every VPC has a flow log": two resources).
+
+    The per-resource model can't see another resource, so these run once over every resource: as a
+    ``StackValidationPolicy`` in the pack and after the resource rules in :func:`evaluate`. ``check``
+    returns (resource, message) pairs; the violation is reported on that resource.
+    """
+
+    id: str
+    name: str
+    description: str
+    check: StackCheck
+    severity: str = "medium"
+    config_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    remediation: str = ""
+    url: str = ""
+
+    def run(self, resources: Sequence[StackResource], ctx: RuleContext) -> list[tuple[StackResource, str]]:
+        return self.check(resources, ctx)
+
+
+def stack_resource(resource: Any) -> StackResource | None:
+    """A StackResource from a mapping or object with ``type``, ``name``, ``inputs`` and optionally ``urn``,
+    ``id`` and ``dependencies`` (URNs); None for entries without a type."""
+    type_token = _field(resource, "type", "typ", "resource_type")
+    if not isinstance(type_token, str):
+        return None
+    inputs = _field(resource, "inputs", "props")
+    values = plain(inputs) if isinstance(inputs, Mapping) else {}
+    deps = _field(resource, "dependencies") or ()
+    name = str(_field(resource, "name"))
+    return StackResource(
+        type=type_token,
+        name=name,
+        urn=str(_field(resource, "urn") or name),
+        id=_field(resource, "id"),
+        inputs=values if isinstance(values, Mapping) else {},
+        dependencies=frozenset(str(d) for d in deps),
+    )
+
+
 class _UnknownMarker:
     """Stands in for any unknown value after normalisation."""
 
@@ -232,6 +290,7 @@ def evaluate(
     stack: str,
     config: Mapping[str, Mapping[str, Any] | str] | None = None,
     rules: Sequence[Rule],
+    stack_rules: Sequence[StackRule] = (),
 ) -> list[Violation]:
     """Run every rule of ``rules`` on every resource; return the violations in resource order.
 
@@ -246,6 +305,7 @@ def evaluate(
     config = config or {}
     violations: list[Violation] = []
     active = list(rules)
+    resources = list(resources)
     for resource in resources:
         type_token = _field(resource, "type", "typ", "resource_type")
         name = _field(resource, "name")
@@ -263,4 +323,18 @@ def evaluate(
                 violations.append(
                     Violation(rule=rule.id, resource=str(name), type=type_token, message=message)
                 )
+    seen = [r for r in (stack_resource(res) for res in resources) if r is not None]
+    for stack_rule in stack_rules:
+        settings = _settings(config, stack_rule.name, stack_rule.id)
+        if settings.get("enforcementLevel") == "disabled":
+            continue
+        for found, message in stack_rule.run(seen, RuleContext(stack=stack, config=settings)):
+            violations.append(
+                Violation(rule=stack_rule.id, resource=found.name, type=found.type, message=message)
+            )
     return violations
+
+
+def _settings(config: Mapping[str, Mapping[str, Any] | str], name: str, rule_id: str) -> Mapping[str, Any]:
+    settings = config.get(name, config.get(rule_id, {}))
+    return {"enforcementLevel": settings} if isinstance(settings, str) else settings

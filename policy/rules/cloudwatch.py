@@ -1,4 +1,4 @@
-"""CloudWatch Logs (Security Hub CloudWatch.*)."""
+"""CloudWatch Logs (Security Hub CloudWatch.*, and Custom.3 for a customer-managed key)."""
 
 from __future__ import annotations
 
@@ -45,4 +45,26 @@ CLOUDWATCH_16 = Rule(
     },
     remediation="Set retention_in_days (e.g. 14 for dev, 90+ for prod).",
     url=security_hub_url("cloudwatch", 16),
+)
+
+
+def _check_log_group_cmk(props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
+    key = props.get("kmsKeyId")
+    if is_unknown(key):
+        return []
+    if not key:
+        return ["kmsKeyId is not set; encrypt the log group with a customer-managed KMS key"]
+    return []
+
+
+CUSTOM_3 = Rule(
+    id="Custom.3",
+    name="log-group-customer-managed-key",
+    description="CloudWatch log groups must be encrypted with a customer-managed KMS key (no Security Hub "
+    "control covers it; CloudWatch Logs otherwise uses its own service-owned keys).",
+    resource_types=(LOG_GROUP,),
+    check=_check_log_group_cmk,
+    severity="medium",
+    remediation="Set kms_key_id (config kmsKeyArn, or let the stack create its key).",
+    url="https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html",
 )

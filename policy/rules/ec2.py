@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import Rule, RuleContext, as_list, as_number, fmt_num, is_unknown, security_hub_url
+from .base import (
+    Rule,
+    RuleContext,
+    StackResource,
+    StackRule,
+    as_list,
+    as_number,
+    fmt_num,
+    is_unknown,
+    security_hub_url,
+)
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -100,4 +110,40 @@ EC2_2 = Rule(
     severity="high",
     remediation="Manage the default security group with ingress=[] and egress=[].",
     url=security_hub_url("ec2", 2),
+)
+
+
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+
+
+def _flows_of(vpc: StackResource, flow_log: StackResource) -> bool:
+    """Whether `flow_log` logs `vpc`: its vpcId is the VPC's id, or (ids not known yet: preview, the offline
+    plan) it depends on the VPC resource, which is how a vpc_id taken from that VPC's output shows up."""
+    vpc_id = flow_log.inputs.get("vpcId")
+    if isinstance(vpc_id, str) and not is_unknown(vpc_id) and vpc.id is not None and vpc_id == vpc.id:
+        return True
+    return vpc.urn in flow_log.dependencies
+
+
+def _check_vpc_flow_logs(
+    resources: Sequence[StackResource], ctx: RuleContext
+) -> list[tuple[StackResource, str]]:
+    flow_logs = [r for r in resources if r.type == FLOW_LOG]
+    return [
+        (vpc, "no flow log records this VPC's traffic; add an aws.ec2.FlowLog for it (config vpcFlowLogs)")
+        for vpc in resources
+        if vpc.type == VPC and not any(_flows_of(vpc, f) for f in flow_logs)
+    ]
+
+
+EC2_6 = StackRule(
+    id="EC2.6",
+    name="vpc-flow-logs",
+    description="Every VPC the stack declares must have a flow log (Security Hub EC2.6 asks for REJECT "
+    "traffic at least; ALL satisfies it too).",
+    check=_check_vpc_flow_logs,
+    severity="medium",
+    remediation="Set vpcFlowLogs to ALL or REJECT.",
+    url=security_hub_url("ec2", 6),
 )
