@@ -157,6 +157,9 @@ class DatabaseSettings:
     """`dbMonitoringInterval`: enhanced monitoring seconds, 0 off."""
     password_rotated: bool = False
     """Secrets Manager rotates the master password: Pulumi must not set it again."""
+    blue_green_update: bool = False
+    """`dbBlueGreenUpdate`: changes that would restart or replace the instance go through an RDS blue/green
+    deployment that the provider creates, switches over and deletes within `pulumi up`."""
     port: int = PORT
     topology: Topology = Topology.INSTANCE
     reader_count: int = 0
@@ -356,6 +359,14 @@ class Database(pulumi.ComponentResource):
             enabled_cloudwatch_logs_exports=list(s.log_exports) or None,
             monitoring_interval=s.monitoring_interval,
             monitoring_role_arn=monitoring_role_arn,
+            # Blue/green (issue 11): the provider turns engine, class, parameter group and storage changes into a
+            # blue/green deployment and switches over. A major version needs allow_major_version_upgrade and a
+            # parameter group of the new family (a default group makes the deployment fail): the custom group
+            # above follows the engine version's family, so a major change replaces it in the same update.
+            blue_green_update=aws.rds.InstanceBlueGreenUpdateArgs(enabled=True)
+            if s.blue_green_update
+            else None,
+            allow_major_version_upgrade=True if s.blue_green_update else None,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=s.deletion_protection,

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import VERSION, arn_part
+from components.iam import VERSION, arn_part, sns_publisher_statements
 
 # CloudWatch Logs' allowed retentions (PutRetentionPolicy `retentionInDays`; the same list is in the
 # provider's LogGroup docs). 0 ("never expire") is deliberately not offered.
@@ -53,7 +53,7 @@ def log_group_arn(partition: str, region: str, account: str, name: str) -> str:
 
 
 def key_policy(
-    *, partition: str, region: str, account: str, log_group_names: Sequence[str]
+    *, partition: str, region: str, account: str, log_group_names: Sequence[str], alarm_prefix: str
 ) -> dict[str, Any]:
     """The stack key's policy: the account administers it; services use it only for this stack.
 
@@ -130,13 +130,7 @@ def key_policy(
                     }
                 },
             },
-            {
-                "Sid": "AlarmTopicForCloudWatchAndRdsEvents",
-                "Effect": "Allow",
-                "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com"]},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
+            *sns_publisher_statements(partition, account, region, alarm_prefix),
             {
                 "Sid": "AlarmTopicThroughSns",
                 "Effect": "Allow",
@@ -160,6 +154,8 @@ class EncryptionArgs:
 
     log_group_names: Sequence[str]
     """Every log group this stack creates (exact names)."""
+    alarm_prefix: str
+    """Alarms named `<alarm_prefix>-…` may publish to the topic the key encrypts (the proxy's name)."""
     account_arn: pulumi.Input[str]
     """Any ARN of this stack's account and region (the VPC's): partition, region and account come from it,
     so no extra lookup (invoke) is needed."""
@@ -185,6 +181,7 @@ class Encryption(pulumi.ComponentResource):
                     region=arn_part(arn, 3),
                     account=arn_part(arn, 4),
                     log_group_names=names,
+                    alarm_prefix=args.alarm_prefix,
                 )
             )
             key = aws.kms.Key(

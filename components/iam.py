@@ -88,3 +88,42 @@ def db_connect_policy(
             }
         ],
     }
+
+
+def sns_publisher_statements(
+    partition: str, account: str, region: str, alarm_prefix: str
+) -> list[dict[str, Any]]:
+    """Key-policy statements letting CloudWatch alarms and RDS event notifications publish to a topic that the
+    key encrypts (SNS developer guide, "Enable compatibility between event sources from AWS services and
+    encrypted topics"). CloudWatch only for this stack's alarms (`aws:SourceArn` = the alarm ARNs under
+    `<alarm_prefix>-`), RDS only for events of this account and region; both only on behalf of this account
+    (`aws:SourceAccount`), the guide's confused-deputy step. The RDS condition names the account's RDS ARNs
+    rather than one resource: which ARN RDS presents for the KMS call is not documented, and a condition that
+    doesn't match drops every event silently."""
+    actions = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    return [
+        {
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": actions,
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{alarm_prefix}-*"
+                },
+            },
+        },
+        {
+            "Sid": "RdsEventsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.rds.amazonaws.com"},
+            "Action": actions,
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {"aws:SourceArn": f"arn:{partition}:rds:{region}:{account}:*"},
+            },
+        },
+    ]

@@ -1,7 +1,7 @@
 """Stack settings: every config key read once, checked, and frozen into sections before any resource is declared.
 
 The program reads config in exactly one place (`Settings.from_config`). Each section (network, credentials,
-database, proxy, probe, security; the optional flow_logs and rotation) is parsed by its own function into the section type its component defines, and is
+database, proxy, probe, security, monitoring; the optional flow_logs and rotation) is parsed by its own function into the section type its component defines, and is
 handed whole to that component; components never call `pulumi.Config()`. Values arrive as the strings the
 Pulumi CLI passes (`"900"`, `"true"`, `'["EXCLUDE_VARIABLE_SETS"]'`), so parsing and type errors are ours to
 report. All problems are collected and raised together in one `ConfigError`, ordered as Pulumi.yaml declares
@@ -48,6 +48,7 @@ from components.encryption import (
     SecuritySettings,
 )
 from components.flow_logs import FlowLogSettings, FlowLogTraffic
+from components.monitoring import FREE_LOCAL_STORAGE, FREE_STORAGE_SPACE, MonitoringSettings
 from components.networking import NetworkSettings
 from components.probe import ProbeSettings
 from components.proxy import (
@@ -126,6 +127,8 @@ class Settings:
     flow_logs: FlowLogSettings | None
     rotation: RotationSettings | None
     users: UsersSettings
+    monitoring: MonitoringSettings | None
+    """None when monitoringEnabled is false: the stack then declares no monitoring resource."""
 
     @staticmethod
     def from_config(config: pulumi.Config, project: str, stack: str) -> Settings:
@@ -172,18 +175,20 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
     proxy = parse_proxy(p, prefix, security)
     credentials = parse_credentials(p, proxy, security)
     users = parse_users(p, prefix, credentials, proxy, security)
+    database = parse_database(p, prefix, security, users)
     settings = Settings(
         project=project,
         stack=stack,
         network=parse_network(p),
         credentials=credentials,
-        database=parse_database(p, prefix, security, users),
+        database=database,
         proxy=proxy,
         probe=parse_probe(p, prefix, users, security),
         security=security,
         flow_logs=parse_flow_logs(p, prefix, security),
         rotation=parse_rotation(prefix, security),
         users=users,
+        monitoring=parse_monitoring(p, database),
     )
     if p.problems:
         order = {key: i for i, key in enumerate(DECLARED)}
@@ -267,6 +272,7 @@ def parse_database(
                 "Availability Zones",
             )
     _check_proxy_reader_endpoint(p, topology, reader_count)
+    blue_green = _blue_green_update(p, topology, read_replicas)
     classes = [instance_class, reader_class or instance_class] if topology is Topology.AURORA else []
     return DatabaseSettings(
         instance_class=instance_class,
@@ -288,8 +294,34 @@ def parse_database(
         log_retention_days=security.log_retention_days,
         monitoring_interval=security.db_monitoring_interval,
         password_rotated=security.rotation,
+        blue_green_update=blue_green,
         iam_database_authentication=users.scheme is AuthScheme.IAM_AUTH,
     )
+
+
+# --- Blue/green updates (issue 11) --------------------------------------------------------------------------
+
+
+def _blue_green_update(p: _Parser, topology: Topology, read_replicas: int) -> bool:
+    """`dbBlueGreenUpdate`: the provider's in-place blue/green path exists for DB instances only and "cannot be
+    used with DB Instances with replicas" (provider docs of `aws.rds.Instance`, "Low-Downtime Updates");
+    backups, which it also needs, are always on here (dbBackupRetentionDays >= 7)."""
+    enabled = p.boolean("dbBlueGreenUpdate")
+    if enabled and topology is not Topology.INSTANCE:
+        p.fail(
+            "dbBlueGreenUpdate",
+            enabled,
+            f"false with dbTopology {topology.value}: blue/green updates through the provider are for a DB "
+            "instance (dbTopology instance)",
+        )
+    if enabled and read_replicas:
+        p.fail(
+            "dbBlueGreenUpdate",
+            enabled,
+            f"false with dbReadReplicas {read_replicas}: the provider's blue/green update cannot run on an "
+            "instance with read replicas (use tools/bluegreen, or drop the replicas first)",
+        )
+    return enabled
 
 
 # --- Read scaling (issue 9): the topology and what fits it -------------------------------------------------
@@ -821,6 +853,31 @@ def parse_users(
         function_name=f"{prefix}-users",
         log_retention_days=security.log_retention_days,
     )
+
+
+# An address SNS can deliver to: something@domain.tld, no spaces, one @ (SNS confirms it by mail).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def parse_monitoring(p: _Parser, database: DatabaseSettings) -> MonitoringSettings | None:
+    """The monitoring section; its keys are checked even when monitoring is off, so turning it back on
+    cannot surface a mistake made long ago. The database's topology decides which storage metric to watch."""
+    enabled = p.boolean("monitoringEnabled")
+    email = p.string("alarmEmail").strip()
+    if email and not _EMAIL.fullmatch(email):
+        p.fail("alarmEmail", email, "an e-mail address such as ops@example.com, or empty for no subscription")
+    settings = MonitoringSettings(
+        alarm_email=email or None,
+        pool_utilization_percent=p.in_range(
+            "alarmPoolUtilizationPercent", p.integer("alarmPoolUtilizationPercent"), 1, 100
+        ),
+        borrow_latency_ms=p.in_range("alarmBorrowLatencyMs", p.integer("alarmBorrowLatencyMs"), 1, None),
+        query_latency_ms=p.in_range("alarmQueryLatencyMs", p.integer("alarmQueryLatencyMs"), 1, None),
+        free_storage_metric=FREE_LOCAL_STORAGE
+        if database.topology is Topology.AURORA
+        else FREE_STORAGE_SPACE,
+    )
+    return settings if enabled else None
 
 
 class _Parser:

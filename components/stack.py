@@ -4,7 +4,8 @@ Every AWS resource is one hop from here: networking.py (VPC, subnets, security g
 master secret), database.py (the RDS instance or cluster, and read replicas), proxy.py (the proxy, its role,
 log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group), users.py
 (the database users, their secrets and the bootstrap Lambda that creates them), encryption.py (the stack's
-KMS key), flow_logs.py (the VPC flow log) and rotation.py (the master secret's rotation).
+KMS key), flow_logs.py (the VPC flow log), rotation.py (the master secret's rotation) and monitoring.py
+(alarm topic, alarms, RDS event subscriptions, dashboard; only when monitoringEnabled).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from components.credentials import Credentials, CredentialsArgs
 from components.database import ENGINE, Database, DatabaseArgs, require_rds_service_linked_role
 from components.encryption import Encryption, EncryptionArgs
 from components.flow_logs import FlowLogs, FlowLogsArgs
+from components.iam import arn_part
+from components.monitoring import Monitoring, MonitoringArgs
 from components.networking import Networking, NetworkingArgs
 from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs
@@ -45,6 +48,10 @@ STACK_OUTPUTS: dict[str, str] = {
     "dbClusterId": "aurora, multi-az-cluster: the DB cluster identifier.",
     "dbReaderEndpoint": "aurora, multi-az-cluster: the cluster's own reader endpoint (bypasses the proxy).",
     "proxyReaderEndpoint": "proxyReaderEndpoint: true: the proxy's READ_ONLY endpoint (TLS, port 3306).",
+    # Monitoring: exported only when monitoringEnabled (README, "Monitoring").
+    "alarmTopicArn": "monitoringEnabled: the SNS topic the alarms and RDS events publish to.",
+    "dashboardName": "monitoringEnabled: the CloudWatch dashboard.",
+    "dashboardUrl": "monitoringEnabled: console link to the dashboard.",
 }
 """The stack outputs users script against, by exported name: the one list (README and tests read it).
 For `instance`, dbInstanceId and dbEndpoint are the instance's; for clusters dbEndpoint is the cluster's
@@ -105,7 +112,12 @@ class RdsProxyStack(pulumi.ComponentResource):
             log_group_names.append(s.rotation.log_group_name)
         enc = Encryption(
             f"{name}-encryption",
-            EncryptionArgs(log_group_names=log_group_names, account_arn=net.vpc_arn, settings=s.security),
+            EncryptionArgs(
+                log_group_names=log_group_names,
+                alarm_prefix=s.proxy.name,
+                account_arn=net.vpc_arn,
+                settings=s.security,
+            ),
             child,
         )
         # --- end security --------------------------------------------------------------------------------
@@ -206,6 +218,32 @@ class RdsProxyStack(pulumi.ComponentResource):
             )
         # --- end security --------------------------------------------------------------------------------
 
+        # Monitoring is optional: without it its three outputs are not exported, like a topology's missing ones.
+        monitoring_outputs: dict[str, pulumi.Output | None] = dict.fromkeys(
+            ("alarmTopicArn", "dashboardName", "dashboardUrl")
+        )
+        if s.monitoring is not None:
+            monitoring = Monitoring(
+                f"{name}-monitoring",
+                MonitoringArgs(
+                    proxy_name=proxy.proxy_name,
+                    proxy_arn=proxy.arn,
+                    target=db.target,
+                    probe_function_name=probe.function_name,
+                    # The proxy's own region (from its ARN): the same answer as the provider, without an invoke.
+                    region=proxy.arn.apply(lambda a: arn_part(a, 3)),
+                    # The stack's key (issue 14): its policy lets CloudWatch alarms and RDS events use it.
+                    kms_key_arn=enc.key_arn,
+                    settings=s.monitoring,
+                ),
+                child,
+            )
+            monitoring_outputs = {
+                "alarmTopicArn": monitoring.topic_arn,
+                "dashboardName": monitoring.dashboard_name,
+                "dashboardUrl": monitoring.dashboard_url,
+            }
+
         entries = [u.name for u in s.users.users]
         iam_entries = [u.name for u in s.users.users if s.users.client_uses_iam(u)]
         outputs: dict[str, pulumi.Output | None] = {
@@ -227,6 +265,7 @@ class RdsProxyStack(pulumi.ComponentResource):
             "dbClusterId": db.cluster_id,
             "dbReaderEndpoint": db.reader_endpoint,
             "proxyReaderEndpoint": proxy.reader_endpoint,
+            **monitoring_outputs,
         }
         # A topology without an output doesn't export it (rather than exporting null).
         self.outputs = {k: v for k, v in outputs.items() if v is not None}

@@ -269,10 +269,19 @@ def _per_az_hour(r: Resource, subnets_key: str, what: str) -> Cost:
     )
 
 
+def _is_insights_query(query: Any) -> bool:
+    expression = query.get("expression") if isinstance(query, dict) else None
+    return isinstance(expression, str) and expression.lstrip().upper().startswith("SELECT")
+
+
 def _alarm(r: Resource) -> Cost:
     queries = r.inputs.get("metricQueries") or []
-    metrics = sum(1 for q in queries if q.get("metric")) if queries else 1
+    if any(_is_insights_query(q) for q in queries):
+        # Billed per metric its query analyzes, which only AWS knows: counted as one (the least it can be).
+        per = _price("cloudwatch", "insights_alarm_metric_month")
+        return Cost(r.name, r.type, per, f"Metrics Insights alarm, >= 1 metric analyzed x {_money(per)}")
     per = _price("cloudwatch", "alarm_metric_month")
+    metrics = sum(1 for q in queries if q.get("metric")) if queries else 1
     what = f"metric math reading {metrics} metrics" if queries else "1 metric"
     return Cost(r.name, r.type, metrics * per, f"alarm, {what} x {_money(per)}")
 

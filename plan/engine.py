@@ -417,6 +417,18 @@ def _topic(r: Registration) -> tuple[str, dict[str, Any]]:
     return arn, {"name": name, "arn": arn}
 
 
+def _topic_subscription(r: Registration) -> tuple[str, dict[str, Any]]:
+    # A subscription's ARN (and id) is its topic's ARN with a UUID appended.
+    x = _suffix(r.name, 32)
+    arn = r.make(f"{r.inputs.get('topic')}:{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}", "arn")
+    return arn, {"arn": arn}
+
+
+def _event_subscription(r: Registration) -> tuple[str, dict[str, Any]]:
+    name = r.auto_name()  # the subscription's name is its id; RDS ARNs call it `es`
+    return name, {"name": name, "arn": r.arn("rds", f"es:{name}")}
+
+
 def _metric_alarm(r: Registration) -> tuple[str, dict[str, Any]]:
     name = r.auto_name()
     return name, {"name": name, "arn": r.arn("cloudwatch", f"alarm:{name}")}
@@ -459,6 +471,8 @@ ANSWERS: dict[str, Answer] = {
     "aws:kms/alias:Alias": _kms_alias,
     "aws:sns/topic:Topic": _topic,
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": _cfn_stack,
+    "aws:sns/topicSubscription:TopicSubscription": _topic_subscription,
+    "aws:rds/eventSubscription:EventSubscription": _event_subscription,
 }
 """Resource type token → how AWS would answer its creation. A type not listed gets `generic`."""
 

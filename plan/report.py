@@ -67,6 +67,15 @@ KEY_SETTINGS: Mapping[str, tuple[str, ...]] = {
         "engine", "engineVersion", "instanceClass", "publiclyAccessible"),
     "aws:rds/proxyEndpoint:ProxyEndpoint": ("dbProxyEndpointName", "targetRole"),
     "aws:lambda/function:Function": ("name", "runtime", "handler", "timeout", "memorySize", "environment"),
+    "aws:kms/key:Key": ("enableKeyRotation", "policy"),
+    "aws:kms/alias:Alias": ("name",),
+    "aws:sns/topic:Topic": ("name", "kmsMasterKeyId"),
+    "aws:sns/topicSubscription:TopicSubscription": ("protocol", "endpoint"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (
+        "name", "namespace", "metricName", "dimensions", "statistic", "metricQueries", "comparisonOperator",
+        "threshold", "treatMissingData"),
+    "aws:rds/eventSubscription:EventSubscription": ("name", "sourceType", "sourceIds"),
+    "aws:cloudwatch/dashboard:Dashboard": ("dashboardName",),
 }  # fmt: skip
 
 

@@ -29,6 +29,10 @@ KEYS |= {  # read scaling (issue 9)
     "dbTopology", "dbReaderCount", "dbReaderInstanceClass", "dbServerlessMinCapacity",
     "dbServerlessMaxCapacity", "proxyReaderEndpoint", "dbReadReplicas",
 }  # fmt: skip
+KEYS |= {  # monitoring (issue 10)
+    "monitoringEnabled", "alarmEmail", "alarmPoolUtilizationPercent", "alarmBorrowLatencyMs", "alarmQueryLatencyMs",
+}  # fmt: skip
+KEYS |= {"dbBlueGreenUpdate"}  # blue/green (issue 11)
 
 
 def pool(run):
@@ -274,6 +278,10 @@ OTHER_VALUES: dict[str, tuple[str, dict[str, str]]] = {
     "logRetentionDays": ("90", {}), "dbMonitoringInterval": ("0", {}), "dbLogExports": ('["error"]', {}),
     "vpcFlowLogs": ("ALL", {}), "secretRotationDays": ("7", {}),
     "dbInstanceIdentifier": ("rds-proxy-db-instance-1a2b3c4", {}),
+    "dbBlueGreenUpdate": ("true", {}),
+    "monitoringEnabled": ("false", {}), "alarmEmail": ("ops@example.com", {}),
+    "alarmPoolUtilizationPercent": ("90", {}), "alarmBorrowLatencyMs": ("20", {}),
+    "alarmQueryLatencyMs": ("300", {}),
 }  # fmt: skip
 
 

@@ -228,14 +228,14 @@ def test_text_plan_prints_the_cost_table_and_total(capsys):
     out = capsys.readouterr().out
     assert "Estimated monthly cost:" in out
     assert "rds-proxy-proxy-proxy" in out.split("Estimated monthly cost:")[1]
-    assert "  Total: $53.01 per month (estimate)" in out
+    assert "  Total: $54.31 per month (estimate)" in out
 
 
 def test_diff_shows_the_cost_change(capsys):
     assert main(["--diff", "prod"]) == 0
     out = capsys.readouterr().out
     assert "~ rds-proxy-db-instance: 14.71 -> 29.42 (+14.71)" in out
-    assert "total: 53.01 -> 67.72 (+14.71)" in out
+    assert "total: 54.31 -> 69.02 (+14.71)" in out
     doc = plan_json(capsys, "--diff", "prod")
     assert doc["diff"]["monthly_cost_change_usd"] == pytest.approx(14.71)
 

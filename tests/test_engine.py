@@ -97,6 +97,13 @@ def _one_of_each() -> dict[str, pulumi.CustomResource]:
                 application_id="arn:aws:serverlessrepo:us-east-1:1:applications/x",
                 parameters={"functionName": "t-rotation"},
             ),
+            aws.sns.TopicSubscription(
+                "t-email",
+                topic=f"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic",
+                protocol="email",
+                endpoint="ops@example.com",
+            ),
+            aws.rds.EventSubscription("t-events", sns_topic=f"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic"),
         ]
     }
 
@@ -241,6 +248,14 @@ SHAPES: dict[str, dict[str, str]] = {
     },
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": {
         "id": rf"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/serverlessrepo-t-rotation/[0-9a-f]{{17}}",
+    },
+    "aws:sns/topicSubscription:TopicSubscription": {
+        "id": rf"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic:[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}",
+        "arn": rf"arn:aws:sns:{REGION}:{ACCOUNT}:t-topic:[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}",
+    },
+    "aws:rds/eventSubscription:EventSubscription": {
+        "id": r"t-events-[0-9a-f]{7}",
+        "arn": rf"arn:aws:rds:{REGION}:{ACCOUNT}:es:t-events-[0-9a-f]{{7}}",
     },
 }
 

@@ -16,24 +16,34 @@ OUTPUTS = {
     "privateSubnetIds",
     "dbUserConnectArns",
     "dbUserSecretArns",
+    "alarmTopicArn",
+    "dashboardName",
+    "dashboardUrl",
+}
+# Alarms and the event subscription on the database need its identifier, so they (and the dashboard listing
+# the alarms) are created once the instance is. The users bootstrap must reach a running database, and the
+# secrets' values name the database's host (the shape AWS's rotation functions read); the proxy itself only
+# needs the secrets' ARNs, so it still builds while RDS does. Nothing else waits for the instance.
+WAIT_FOR_THE_INSTANCE = {
+    "rds-proxy-proxy-target",
+    "rds-proxy-creds-master-secret-value",
+    "rds-proxy-monitoring-db-cpu",
+    "rds-proxy-monitoring-db-free-storage",
+    "rds-proxy-monitoring-db-freeable-memory",
+    "rds-proxy-monitoring-db-events",
+    "rds-proxy-monitoring-dashboard",
+    "rds-proxy-users-function",
+    "rds-proxy-users-bootstrap",
+    "rds-proxy-users-rdsproxy_probe-secret-value",
 }
 
 
-def test_only_the_proxy_target_and_the_users_bootstrap_wait_for_the_instance(stack_run):
-    """The bootstrap must reach a running database, and a user secret holds the instance's host (the shape
-    rotation functions expect): those wait for the instance. Nothing else does, so the proxy still builds
-    while RDS does."""
+def test_only_the_proxy_target_the_databases_monitoring_and_the_users_bootstrap_wait_for_the_instance(
+    stack_run,
+):
     instance = stack_run.one("aws:rds/instance:Instance")
     waiting = {r.name for r in stack_run.resources if r.custom and stack_run.depends_on(r, instance)}
-    # The secrets' values name the database's host (the shape AWS's rotation functions read); the proxy
-    # itself only needs the secrets' ARNs, so it still builds while RDS does.
-    assert waiting == {
-        "rds-proxy-proxy-target",
-        "rds-proxy-creds-master-secret-value",
-        "rds-proxy-users-function",
-        "rds-proxy-users-bootstrap",
-        "rds-proxy-users-rdsproxy_probe-secret-value",
-    }
+    assert waiting == WAIT_FOR_THE_INSTANCE
 
 
 def test_with_more_users_and_iam_auth_still_only_the_target_and_bootstrap_wait():
@@ -41,15 +51,11 @@ def test_with_more_users_and_iam_auth_still_only_the_target_and_bootstrap_wait()
         run = ok("dev", dbUsers=[{"name": "app"}], proxyDefaultAuthScheme=scheme)
         instance = run.one("aws:rds/instance:Instance")
         waiting = {r.name for r in run.resources if r.custom and run.depends_on(r, instance)}
-        expected = {
-            "rds-proxy-proxy-target",
-            "rds-proxy-creds-master-secret-value",
-            "rds-proxy-users-function",
-            "rds-proxy-users-bootstrap",
-        }
+        expected = set(WAIT_FOR_THE_INSTANCE)
         if scheme == "NONE":
-            expected |= {"rds-proxy-users-app-secret-value", "rds-proxy-users-rdsproxy_probe-secret-value"}
-        else:  # the proxy's rds-db:connect grant names the instance's resource id
+            expected |= {"rds-proxy-users-app-secret-value"}
+        else:  # no user secrets; the proxy's rds-db:connect grant names the instance's resource id
+            expected -= {"rds-proxy-users-rdsproxy_probe-secret-value"}
             expected |= {"rds-proxy-proxy-db-connect"}
         assert waiting == expected, scheme
 
@@ -63,7 +69,7 @@ def test_proxy_and_probe_do_not_depend_on_the_instance(stack_run):
 def test_component_tree(stack_run):
     root = stack_run.one("rdsproxy:index:RdsProxyStack")
     children = {r.type for r in stack_run.resources if r.parent == root.urn}
-    optional = {"FlowLogs", "Rotation"}  # security sections (issue 14), present per config
+    optional = {"FlowLogs", "Rotation", "Monitoring"}  # present per config (issues 14 and 10)
     expected = {"Networking", "Credentials", "Database", "DbUsers", "Proxy", "ProbeFunction", "Encryption"}
     assert expected <= {c.removeprefix("rdsproxy:index:") for c in children} <= expected | optional
     for r in stack_run.resources:

@@ -49,6 +49,16 @@ SECRET = "aws:secretsmanager/secret:Secret"
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:rds-proxy-dev-alarms"
+GOOD_ALARM: dict[str, Any] = {
+    "name": "rds-proxy-dev-borrow-latency",
+    "metricName": "DatabaseConnectionsBorrowLatency",
+    "alarmActions": [TOPIC_ARN],
+    "okActions": [TOPIC_ARN],
+}
+CMK_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # What our stack actually sends (components/*), the baseline each case modifies.
 GOOD_INSTANCE: dict[str, Any] = {
@@ -515,6 +525,25 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("Custom.3", LOG_GROUP, {"retentionInDays": 30.0, "kmsKeyId": "arn:aws:kms:us-east-1:1:key/k"}, "dev", False),
     ("Custom.3", LOG_GROUP, {"retentionInDays": 30.0}, "prod", True),
     ("Custom.3", LOG_GROUP, {"retentionInDays": 30.0, "kmsKeyId": ""}, "dev", True),
+    # CloudWatch.15 (alarm and OK actions)
+    ("CloudWatch.15", ALARM, GOOD_ALARM, "dev", False),
+    ("CloudWatch.15", ALARM, {**GOOD_ALARM, "alarmActions": []}, "dev", True),
+    ("CloudWatch.15", ALARM, {k: v for k, v in GOOD_ALARM.items() if k != "alarmActions"}, "prod", True),
+    ("CloudWatch.15", ALARM, {k: v for k, v in GOOD_ALARM.items() if k != "okActions"}, "dev", True),
+    ("CloudWatch.15", ALARM, {**GOOD_ALARM, "okActions": [""]}, "dev", True),
+    # SNS.1 (customer-managed key)
+    ("SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": CMK_ARN}, "dev", False),
+    ("SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": "alias/rds-proxy-dev-alarms"}, "dev", False),
+    ("SNS.1", TOPIC, {"name": "alarms"}, "dev", True),
+    ("SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": ""}, "dev", True),
+    ("SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": "alias/aws/sns"}, "dev", True),
+    (
+        "SNS.1",
+        TOPIC,
+        {"name": "alarms", "kmsMasterKeyId": "arn:aws:kms:eu-west-1:123456789012:alias/aws/sns"},
+        "prod",
+        True,
+    ),
 ]  # fmt: skip
 
 
@@ -548,7 +577,7 @@ def test_rules_are_unique_and_described() -> None:
         assert rule.description and rule.resource_types and rule.url.startswith("https://")
         assert rule.severity in {"low", "medium", "high", "critical"}
     expected = {"RDS.2", "RDS.3", "RDS.11", "RDS.5", "RDS.8", "RDS.43", "EC2.2", "EC2.18", "IAM.21"}
-    expected |= {"Lambda.2", "CloudWatch.16"}
+    expected |= {"Lambda.2", "CloudWatch.16", "CloudWatch.15", "SNS.1"}
     assert expected <= {r.id for r in RULES}
 
 
@@ -560,6 +589,8 @@ def test_compliant_stack_resources_pass_in_every_stack() -> None:
         {"type": ROLE, "name": "role", "inputs": {"assumeRolePolicy": json.dumps(TRUST_POLICY)}},
         {"type": ROLE_POLICY, "name": "pol", "inputs": {"role": "r", "policy": json.dumps(SCOPED_POLICY)}},
         {"type": LOG_GROUP, "name": "logs", "inputs": {"retentionInDays": 14, "kmsKeyId": KEY}},
+        {"type": ALARM, "name": "alarm", "inputs": GOOD_ALARM},
+        {"type": TOPIC, "name": "topic", "inputs": {"kmsMasterKeyId": CMK_ARN}},
         {"type": DEFAULT_SG, "name": "default", "inputs": {"ingress": [], "egress": []}},
         {"type": VPC, "name": "vpc", "urn": "urn:vpc", "inputs": {"cidrBlock": "10.0.0.0/16"}},
         {"type": FLOW_LOG, "name": "flow", "inputs": {"trafficType": "ALL"}, "dependencies": ["urn:vpc"]},
@@ -615,6 +646,9 @@ def _unknown_cases() -> Iterator[tuple[str, str, dict[str, Any]]]:
         yield "RDS.9", INSTANCE, {**GOOD_INSTANCE, "enabledCloudwatchLogsExports": value}
         yield "Custom.2", SECRET, {"kmsKeyId": value}
         yield "Custom.3", LOG_GROUP, {"retentionInDays": 30, "kmsKeyId": value}
+        yield "CloudWatch.15", ALARM, {**GOOD_ALARM, "alarmActions": value, "okActions": value}
+        yield "CloudWatch.15", ALARM, {**GOOD_ALARM, "alarmActions": [value], "okActions": [value]}
+        yield "SNS.1", TOPIC, {"name": "alarms", "kmsMasterKeyId": value}
     yield "EC2.18", SG, {"ingress": UNKNOWN_ARRAY}
     yield "EC2.18", SG, {"ingress": [UNKNOWN_OBJECT]}
     yield "Custom.1", FUNCTION, {**GOOD_FUNCTION, "environment": UNKNOWN_OBJECT}
@@ -926,6 +960,7 @@ SERVICE_MODULES = {
     "Lambda": "awslambda",
     "CloudWatch": "cloudwatch",
     "SecretsManager": "secretsmanager",
+    "SNS": "sns",
 }
 # Rules with no Security Hub control live with the service whose resources they read.
 CUSTOM_SERVICES = {"Custom.1": "Lambda", "Custom.2": "SecretsManager", "Custom.3": "CloudWatch"}

@@ -27,11 +27,19 @@ SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+# Monitoring (issue 10) watches the database by its identifier: its alarms, event subscription and the
+# dashboard listing the alarms are created once the database is.
+WATCHING_THE_DATABASE = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:rds/eventSubscription:EventSubscription",
+    "aws:cloudwatch/dashboard:Dashboard",
+}
 AURORA = {"dbTopology": "aurora"}
 MAZ = {"dbTopology": "multi-az-cluster", "azCount": 3}
 # prod sets dbMultiAz: true, which a cluster topology refuses: prod with a cluster turns it off.
-PROD_AURORA = {**AURORA, "dbMultiAz": False}
-PROD_MAZ = {**MAZ, "dbMultiAz": False}
+# Prod turns on Multi-AZ (an instance setting) and blue/green updates (instance only): a cluster needs neither.
+PROD_AURORA = {**AURORA, "dbMultiAz": False, "dbBlueGreenUpdate": False}
+PROD_MAZ = {**MAZ, "dbMultiAz": False, "dbBlueGreenUpdate": False}
 
 
 def problems(**config) -> list[str]:
@@ -230,7 +238,7 @@ def test_read_replicas_replicate_the_instance_encrypted_private_in_the_subnet_gr
 
 def test_replicas_follow_the_stack_s_protection_and_multi_az():
     dev = replicas(ok("dev", dbReadReplicas=1))[0]
-    prod = replicas(ok("prod", dbReadReplicas=1))[0]
+    prod = replicas(ok("prod", dbReadReplicas=1, dbBlueGreenUpdate=False))[0]
     assert (dev.inputs["deletionProtection"], dev.protect, dev.inputs["multiAz"]) == (False, False, False)
     assert (prod.inputs["deletionProtection"], prod.protect, prod.inputs["multiAz"]) == (True, True, True)
 
@@ -408,7 +416,7 @@ def test_only_the_database_s_own_instances_and_the_proxy_target_wait_for_it(conf
         "aws:lambda/invocation:Invocation",
         "aws:secretsmanager/secretVersion:SecretVersion",
     }
-    assert found == waiting | bootstrap
+    assert found == waiting | WATCHING_THE_DATABASE | bootstrap
     assert {r.name for r in run.by_type(FUNCTION) if run.depends_on(r, database)} == {
         "rds-proxy-users-function"
     }
@@ -510,7 +518,14 @@ def test_probe_gets_the_reader_endpoint_only_when_it_exists():
 # --------------------------------------------------------------------------------------------------
 
 COMMON = {"proxyEndpoint", "proxyName", "proxyArn", "dbEndpoint", "secretArn", "probeFunctionName", "vpcId"}
-COMMON |= {"privateSubnetIds", "dbUserConnectArns", "dbUserSecretArns"}
+COMMON |= {
+    "privateSubnetIds",
+    "dbUserConnectArns",
+    "dbUserSecretArns",
+    "alarmTopicArn",
+    "dashboardName",
+    "dashboardUrl",
+}  # monitoring is on by default
 
 
 @pytest.mark.parametrize(
@@ -541,7 +556,7 @@ def test_topology_specific_outputs_are_exported_only_when_the_topology_has_them(
         ("dev", {**MAZ, "proxyReaderEndpoint": True}),
         ("prod", {**PROD_MAZ, "proxyReaderEndpoint": True}),
         ("dev", {"dbReadReplicas": 2}),
-        ("prod", {"dbReadReplicas": 2}),
+        ("prod", {"dbReadReplicas": 2, "dbBlueGreenUpdate": False}),
     ],
 )
 def test_every_topology_passes_the_policy_pack(stack, config):

@@ -13,7 +13,7 @@ package is loaded under two names, and a relative import resolves under either.
 
 Layout: :mod:`.base` holds what every rule shares (``Rule``, ``Violation``, ``RuleContext``, reading
 engine values, :func:`.base.evaluate`); :mod:`.rds`, :mod:`.ec2`, :mod:`.iam`, :mod:`.awslambda` and
-:mod:`.cloudwatch` hold the rules, each ``Rule`` declared right below its check and named after the
+:mod:`.cloudwatch` and :mod:`.sns` hold the rules, each ``Rule`` declared right below its check and named after the
 AWS Security Hub (Foundational Security Best Practices) control it mirrors (``RDS_2`` is RDS.2);
 where our rule is stricter than the control, its description says so. ``RULES`` below lists them in
 the order the pack and the plan report them.
@@ -56,7 +56,14 @@ from .base import (
     is_production_stack,
     is_unknown,
 )
-from .cloudwatch import CLOUDWATCH_16, CUSTOM_3, DEFAULT_MIN_LOG_RETENTION_DAYS, LOG_GROUP
+from .cloudwatch import (
+    CLOUDWATCH_15,
+    CLOUDWATCH_16,
+    CUSTOM_3,
+    DEFAULT_MIN_LOG_RETENTION_DAYS,
+    LOG_GROUP,
+    METRIC_ALARM,
+)
 from .ec2 import (
     DEFAULT_SECURITY_GROUP,
     EC2_2,
@@ -85,8 +92,10 @@ from .rds import (
     RDS_PROXY,
 )
 from .secretsmanager import CUSTOM_2, SECRET
+from .sns import AWS_MANAGED_SNS_KEY, SNS_1, SNS_TOPIC
 
 __all__ = [
+    "AWS_MANAGED_SNS_KEY",
     "DEFAULT_MIN_LOG_RETENTION_DAYS",
     "DEFAULT_PRODUCTION_STACKS",
     "DEFAULT_SECURITY_GROUP",
@@ -98,6 +107,7 @@ __all__ = [
     "IAM_USER_POLICY",
     "LAMBDA_FUNCTION",
     "LOG_GROUP",
+    "METRIC_ALARM",
     "MIN_BACKUP_RETENTION_DAYS",
     "RDS_CLUSTER",
     "RDS_CLUSTER_INSTANCE",
@@ -108,6 +118,7 @@ __all__ = [
     "SECURITY_GROUP",
     "SECURITY_GROUP_INGRESS_RULE",
     "SECURITY_GROUP_RULE",
+    "SNS_TOPIC",
     "STACK_RULES",
     "SUPPORTED_PYTHON_RUNTIMES",
     "UNKNOWN_SENTINELS",
@@ -144,6 +155,8 @@ RULES: list[Rule] = [
     RDS_9,
     CUSTOM_2,
     CUSTOM_3,
+    CLOUDWATCH_15,
+    SNS_1,
 ]
 """Every rule of the pack, in the order the pack registers them and the plan reports violations."""
 

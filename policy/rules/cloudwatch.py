@@ -68,3 +68,32 @@ CUSTOM_3 = Rule(
     remediation="Set kms_key_id (config kmsKeyArn, or let the stack create its key).",
     url="https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html",
 )
+
+
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def _check_alarm_actions(props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
+    problems = []
+    for key, state in (("alarmActions", "ALARM"), ("okActions", "OK")):
+        value = props.get(key)
+        if is_unknown(value) or (isinstance(value, list) and any(is_unknown(v) for v in value)):
+            continue
+        if not (isinstance(value, list) and any(isinstance(v, str) and v for v in value)):
+            problems.append(
+                f"{key} is empty: nobody hears when the alarm goes to {state}; add the alarm topic"
+            )
+    return problems
+
+
+CLOUDWATCH_15 = Rule(
+    id="CloudWatch.15",
+    name="alarm-has-actions",
+    description="CloudWatch alarms must notify someone: alarm actions and OK actions both set (stricter than "
+    "the control, which requires alarm actions only).",
+    resource_types=(METRIC_ALARM,),
+    check=_check_alarm_actions,
+    severity="high",
+    remediation="Set alarm_actions and ok_actions to the alarm SNS topic.",
+    url=security_hub_url("cloudwatch", 15),
+)
