@@ -7,11 +7,13 @@ ARGS   ?=
 
 .PHONY: venv test plan lint bench clean
 
+# Silent, and to stderr: the first `make plan ARGS="--format json"` in a fresh clone must print only JSON.
 $(BIN)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $@
+	@echo "creating $(VENV) (python -m venv, pip install -r requirements-dev.txt)" >&2
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/pip install --quiet --upgrade pip >&2
+	@$(BIN)/pip install --quiet -r requirements-dev.txt >&2
+	@touch $@
 
 venv: $(BIN)/.installed
 

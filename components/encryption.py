@@ -42,6 +42,8 @@ class SecuritySettings:
     secret_rotation_days: int
     """0: no rotation."""
     key_alias: str
+    alarm_prefix: str
+    """Alarms named `<alarm_prefix>-…` may publish to the topic the key encrypts (the proxy's name)."""
 
     @property
     def rotation(self) -> bool:
@@ -154,8 +156,6 @@ class EncryptionArgs:
 
     log_group_names: Sequence[str]
     """Every log group this stack creates (exact names)."""
-    alarm_prefix: str
-    """Alarms named `<alarm_prefix>-…` may publish to the topic the key encrypts (the proxy's name)."""
     account_arn: pulumi.Input[str]
     """Any ARN of this stack's account and region (the VPC's): partition, region and account come from it,
     so no extra lookup (invoke) is needed."""
@@ -181,7 +181,7 @@ class Encryption(pulumi.ComponentResource):
                     region=arn_part(arn, 3),
                     account=arn_part(arn, 4),
                     log_group_names=names,
-                    alarm_prefix=args.alarm_prefix,
+                    alarm_prefix=args.settings.alarm_prefix,
                 )
             )
             key = aws.kms.Key(

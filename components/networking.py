@@ -21,6 +21,14 @@ class NetworkSettings:
 
     vpc_cidr: str
     az_count: int
+    secrets_manager_endpoint: bool = False
+    """Create a Secrets Manager interface endpoint (something in the private subnets must reach it)."""
+    users_function: bool = False
+    """Add the group of the users bootstrap Lambda, which reaches the database directly on the DB port."""
+    secrets_manager_clients: tuple[str, ...] = ()
+    """Groups ("users", "probe") that call Secrets Manager from inside the VPC. When any does (or
+    `secrets_manager_endpoint` is set), the interface endpoint with private DNS is created, admitting HTTPS
+    from exactly these groups (and from those that add their own rule)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,16 +37,8 @@ class NetworkingArgs:
 
     settings: NetworkSettings
     db_port: int
-    users_function: bool = False
-    """Add the group of the users bootstrap Lambda, which reaches the database directly on the DB port."""
-    secrets_manager_clients: Sequence[str] = ()
-    """Groups ("users", "probe") that call Secrets Manager from inside the VPC. When any does (or
-    `secrets_manager_endpoint` is set), the interface endpoint with private DNS is created, admitting HTTPS
-    from exactly these groups (and from those that add their own rule)."""
     replica_clients: bool = False
     """Also build the read replicas' group and the group of the clients that read them directly."""
-    secrets_manager_endpoint: bool = False
-    """Create a Secrets Manager interface endpoint (something in the private subnets must reach it)."""
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -156,10 +156,10 @@ class Networking(pulumi.ComponentResource):
                 ("replica", "RDS read replicas"),
             ]
             hops.append(("replica-clients", "replica", args.db_port, "Direct readers to the read replicas"))
-        if args.users_function:
+        if s.users_function:
             roles.append(("users", "Database users bootstrap Lambda (reaches the database directly)"))
             hops.append(("users", "db", args.db_port, "Users bootstrap Lambda to the database"))
-        clients = list(dict.fromkeys(args.secrets_manager_clients))
+        clients = list(dict.fromkeys(s.secrets_manager_clients))
         groups = {
             role: aws.ec2.SecurityGroup(
                 f"{name}-{role}-sg", vpc_id=vpc.id, description=description, opts=child
@@ -196,7 +196,7 @@ class Networking(pulumi.ComponentResource):
         # The subnets have no route out; private DNS makes secretsmanager.<region>.amazonaws.com resolve here.
         self.secrets_manager_endpoint_security_group_id = None
         self.secrets_manager_endpoint = None
-        if args.secrets_manager_endpoint or clients:
+        if s.secrets_manager_endpoint or clients:
             endpoint_sg = aws.ec2.SecurityGroup(
                 f"{name}-secretsmanager-endpoint-sg",
                 vpc_id=vpc.id,
@@ -251,7 +251,7 @@ class Networking(pulumi.ComponentResource):
         self.probe_security_group_id = groups["probe"].id
         self.proxy_security_group_id = groups["proxy"].id
         self.db_security_group_id = groups["db"].id
-        self.users_security_group_id = groups["users"].id if args.users_function else None
+        self.users_security_group_id = groups["users"].id if s.users_function else None
         self.replica_security_group_id = groups["replica"].id if args.replica_clients else None
         self.replica_clients_security_group_id = (
             groups["replica-clients"].id if args.replica_clients else None

@@ -107,6 +107,8 @@ class ProxySettings:
     log_retention_days: int
     reader_endpoint: bool = False
     """`proxyReaderEndpoint`: add a READ_ONLY endpoint (only for cluster targets; settings.py checks)."""
+    default_auth_scheme: AuthScheme = AuthScheme.NONE
+    """`proxyDefaultAuthScheme`: how the proxy logs in to the database."""
 
     @property
     def log_group_name(self) -> str:
@@ -123,7 +125,6 @@ class ProxyArgs:
     """Only the target registration waits for the database: the proxy itself builds while RDS does."""
     auths: Sequence[ProxyAuth]
     settings: ProxySettings
-    default_auth_scheme: AuthScheme = AuthScheme.NONE
     iam_db_users: Sequence[str] = ()
     """Database users the proxy logs in as with IAM (IAM_AUTH): its role may `rds-db:connect` as exactly
     these, on the target's resource id."""
@@ -178,7 +179,7 @@ class Proxy(pulumi.ComponentResource):
             opts=moved("proxy-secret-access"),
         )
         target_ready: list[pulumi.Resource] = []
-        iam_users = list(args.iam_db_users) if args.default_auth_scheme is AuthScheme.IAM_AUTH else []
+        iam_users = list(args.iam_db_users) if s.default_auth_scheme is AuthScheme.IAM_AUTH else []
         if iam_users:
             # dbuser:<DbiResourceId>/<user>, from the database's own resource id, never a wildcard (RDS user
             # guide, "Creating an IAM policy for end-to-end IAM authentication",
@@ -224,7 +225,7 @@ class Proxy(pulumi.ComponentResource):
             require_tls=s.require_tls,
             # Always explicit: the provider computes this field, so leaving it out after IAM_AUTH would not
             # bring the proxy back to NONE.
-            default_auth_scheme=args.default_auth_scheme.value,
+            default_auth_scheme=s.default_auth_scheme.value,
             idle_client_timeout=s.pool.idle_client_timeout,
             debug_logging=s.debug_logging,
             # The proxy takes the role only once its policy is attached: no startup without access.

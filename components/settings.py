@@ -179,7 +179,7 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
     settings = Settings(
         project=project,
         stack=stack,
-        network=parse_network(p),
+        network=parse_network(p, security, users),
         credentials=credentials,
         database=database,
         proxy=proxy,
@@ -198,7 +198,7 @@ def parse_settings(get: Callable[[str], str | None], project: str, stack: str) -
     return settings
 
 
-def parse_network(p: _Parser) -> NetworkSettings:
+def parse_network(p: _Parser, security: SecuritySettings, users: UsersSettings) -> NetworkSettings:
     vpc_cidr = p.string("vpcCidr")
     try:
         net = ipaddress.ip_network(vpc_cidr, strict=True)
@@ -206,7 +206,16 @@ def parse_network(p: _Parser) -> NetworkSettings:
             raise ValueError
     except ValueError:
         p.fail("vpcCidr", vpc_cidr, "an IPv4 network from /16 to /24 with no host bits set, e.g. 10.0.0.0/16")
-    return NetworkSettings(vpc_cidr=vpc_cidr, az_count=p.in_range("azCount", p.integer("azCount"), 2, 6))
+    return NetworkSettings(
+        vpc_cidr=vpc_cidr,
+        az_count=p.in_range("azCount", p.integer("azCount"), 2, 6),
+        # Something in the private subnets reads Secrets Manager: the rotation function (issue 14), which adds
+        # its own rule to the endpoint, and issue 8's users bootstrap (and the probe when it logs in with a
+        # password), whose rules Networking builds.
+        secrets_manager_endpoint=security.rotation,
+        users_function=True,
+        secrets_manager_clients=("users", "probe") if users.clients_read_secrets else ("users",),
+    )
 
 
 def _username(p: _Parser, key: str, max_length: int) -> str:
@@ -553,7 +562,24 @@ def parse_proxy(p: _Parser, prefix: str, security: SecuritySettings) -> ProxySet
         iam_auth=_iam_auth(p),
         log_retention_days=security.log_retention_days,
         reader_endpoint=p.boolean("proxyReaderEndpoint"),  # checked against the topology in parse_database
+        default_auth_scheme=_default_auth_scheme(p),
     )
+
+
+def _default_auth_scheme(p: _Parser) -> AuthScheme:
+    name = p.string("proxyDefaultAuthScheme")
+    try:
+        scheme = AuthScheme(name)
+    except ValueError:
+        p.fail("proxyDefaultAuthScheme", name, " or ".join(m.value for m in AuthScheme))
+        return AuthScheme.NONE
+    if scheme is AuthScheme.IAM_AUTH and not p.boolean("requireTls"):
+        p.fail(
+            "proxyDefaultAuthScheme",
+            name,
+            "NONE while requireTls is false (IAM_AUTH sends IAM tokens, which need TLS: set requireTls: true)",
+        )
+    return scheme
 
 
 def parse_probe(p: _Parser, prefix: str, users: UsersSettings, security: SecuritySettings) -> ProbeSettings:
@@ -617,6 +643,8 @@ def parse_security(p: _Parser, prefix: str) -> SecuritySettings:
         db_log_exports=tuple(dict.fromkeys(e for e in exports if e in DB_LOG_EXPORTS)),
         secret_rotation_days=rotation,
         key_alias=f"alias/{prefix}",
+        # The proxy is named <prefix> and its alarms <proxyName>-<what> (components/monitoring.py).
+        alarm_prefix=prefix,
     )
 
 
@@ -685,18 +713,7 @@ def parse_users(
     proxy: ProxySettings,
     security: SecuritySettings,
 ) -> UsersSettings:
-    scheme_name = p.string("proxyDefaultAuthScheme")
-    scheme = AuthScheme.NONE
-    try:
-        scheme = AuthScheme(scheme_name)
-    except ValueError:
-        p.fail("proxyDefaultAuthScheme", scheme_name, " or ".join(m.value for m in AuthScheme))
-    if scheme is AuthScheme.IAM_AUTH and not proxy.require_tls:
-        p.fail(
-            "proxyDefaultAuthScheme",
-            scheme_name,
-            "NONE while requireTls is false (IAM_AUTH sends IAM tokens, which need TLS: set requireTls: true)",
-        )
+    scheme = proxy.default_auth_scheme
     default_db = p.string("dbName")  # its shape is checked by the database section
     if default_db.lower() in SYSTEM_DATABASES:
         p.fail("dbName", default_db, "a database of your own, not " + ", ".join(sorted(SYSTEM_DATABASES)))

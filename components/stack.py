@@ -91,11 +91,6 @@ class RdsProxyStack(pulumi.ComponentResource):
                 settings=s.network,
                 db_port=s.database.port,
                 replica_clients=s.database.read_replicas > 0,
-                users_function=True,
-                # Who reads secrets from inside the VPC: issue 8's bootstrap (and the probe when it logs in
-                # with a password); issue 14's rotation function adds its own rule to the same endpoint.
-                secrets_manager_clients=("users", "probe") if s.users.clients_read_secrets else ("users",),
-                secrets_manager_endpoint=s.rotation is not None,
             ),
             child,
         )
@@ -114,7 +109,6 @@ class RdsProxyStack(pulumi.ComponentResource):
             f"{name}-encryption",
             EncryptionArgs(
                 log_group_names=log_group_names,
-                alarm_prefix=s.proxy.name,
                 account_arn=net.vpc_arn,
                 settings=s.security,
             ),
@@ -166,8 +160,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 target=db.target,
                 auths=[*creds.auths, *users.auths],
                 settings=s.proxy,
-                default_auth_scheme=s.users.scheme,
-                iam_db_users=[u.name for u in s.users.all_users],
+                iam_db_users=users.iam_db_users,
                 kms_key_arn=enc.key_arn,
                 role_moved_from=creds,
             ),
@@ -208,7 +201,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                     vpc_arn=net.vpc_arn,
                     subnet_ids=net.private_subnet_ids,
                     db_security_group_id=net.db_security_group_id,
-                    db_port=s.database.port,
+                    db_port=db.port,
                     endpoint_security_group_id=net.secrets_manager_endpoint_security_group_id,
                     endpoint=net.secrets_manager_endpoint,
                     kms_key_arn=enc.key_arn,

@@ -160,6 +160,8 @@ class DbUsers(pulumi.ComponentResource):
     """User → how the probe (or any client) logs in as it through the proxy."""
     function_name: pulumi.Output[str]
     role_arn: pulumi.Output[str]
+    iam_db_users: list[str]
+    """The users the proxy logs in as with IAM (every user under IAM_AUTH, none under NONE)."""
     invocation_result: pulumi.Output[str]
     """What the bootstrap answered on its last run (created, changed, dropped, left alone)."""
 
@@ -325,6 +327,7 @@ class DbUsers(pulumi.ComponentResource):
             ),
         )
 
+        self.iam_db_users = [] if with_secrets else [u.name for u in s.all_users]
         self.function_name = function.name
         self.role_arn = role.arn
         self.invocation_result = invocation.result

@@ -393,7 +393,8 @@ def markdown(stacks: Sequence[tuple[str, Estimate]]) -> str:
             if c.basis != FREE:
                 rows.setdefault(c.name, {})[stack] = c
     names = [s for s, _ in stacks]
-    lines = ["| resource | " + " | ".join(f"{s} (USD/month)" for s in names) + " | basis |"]
+    # One basis per row, the last stack's: the header says whose, or dev's row would read "Multi-AZ (x2)".
+    lines = ["| resource | " + " | ".join(f"{s} (USD/month)" for s in names) + f" | basis ({names[-1]}) |"]
     lines.append("|---|" + "---:|" * len(names) + "---|")
     for name, by_stack in rows.items():
         cells = [

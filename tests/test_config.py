@@ -10,7 +10,7 @@ import yaml
 
 from components.proxy import PoolProfile
 from components.settings import ConfigError, parse_settings
-from plan.config import load_stack_config
+from plan.config import cli_config_error, load_stack_config
 from tests.conftest import deploy, ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +85,8 @@ def test_stack_file_values_have_the_declared_types():
             namespace, name = key.split(":", 1)
             if namespace == "rds-proxy":
                 assert _matches(value, declared[name]["type"]), f"{stack}: {key}"
+        # PyYAML reads YAML 1.1 (`yes` is true there); the CLI reads YAML 1.2 and checks types itself.
+        assert cli_config_error(stack) is None, stack
 
 
 def test_stack_files_hold_only_what_differs_from_the_defaults():

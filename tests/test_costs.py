@@ -251,3 +251,16 @@ def test_readme_cost_table_is_the_one_the_plan_computes():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("<!-- costs:start -->")[1].split("<!-- costs:end -->")[0]
     assert block.strip() == costs.markdown(estimates)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_resource_the_committed_stacks_declare_is_in_the_cost_model(stack):
+    """A new resource type must get a price, a usage-based name or a no-charge entry, not a silent 0."""
+    from plan.config import load_stack_config
+    from plan.engine import run_program
+
+    run = run_program(stack, load_stack_config(stack))
+    estimate = costs.estimate(run.resources, "us-east-1")
+    custom = [r for r in run.resources if r.custom]
+    assert len(estimate.costs) == len(custom)
+    assert [c.name for c in estimate.costs if "not in the cost model" in c.basis] == []

@@ -150,3 +150,14 @@ def test_a_role_check_the_deployer_may_not_run_only_warns(monkeypatch):
     run = run_program("dev", load_stack_config("dev"))
     assert run.error is None
     assert run.by_type("aws:rds/instance:Instance")
+
+
+def test_turning_off_deletion_protection_unprotects_instance_and_secret_in_one_up():
+    """README's prod teardown: `dbDeletionProtection false` + `pulumi up`, then `pulumi destroy`, with no
+    `pulumi state unprotect`: both protected resources follow that one key, and the final snapshot stays."""
+    run = ok("prod", dbDeletionProtection=False)
+    db = run.one(INSTANCE)
+    secret = run.named("rds-proxy-creds-master-secret")
+    assert db.inputs["deletionProtection"] is False and db.protect is False
+    assert secret.protect is False
+    assert db.inputs["skipFinalSnapshot"] is False and db.inputs["finalSnapshotIdentifier"]

@@ -177,3 +177,52 @@ def test_make_plan_with_json_format_prints_only_json():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stack"] == "dev"
+
+
+def make_plan_fresh(tmp_path: Path, args: str) -> subprocess.CompletedProcess[str]:
+    """`make plan ARGS=…` as in a fresh clone: make first runs its venv recipe, here with a stand-in
+    `python -m venv` (noisy on stdout, like pip) whose venv's python is this one, so no network is needed
+    and the repo's own .venv is neither used nor touched."""
+    import shutil
+
+    fake = tmp_path / "fake-python"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'venv="$3"; mkdir -p "$venv/bin"\n'
+        f'printf \'#!/bin/sh\\nexec {sys.executable} "$@"\\n\' > "$venv/bin/python"\n'
+        'printf \'#!/bin/sh\\necho "pip noise on stdout"\\n\' > "$venv/bin/pip"\n'
+        'chmod +x "$venv/bin/python" "$venv/bin/pip"\n'
+        'echo "venv noise on stdout"\n'
+    )
+    fake.chmod(0o755)
+    venv = tmp_path / "venv"
+    result = subprocess.run(
+        [shutil.which("make") or "make", "--no-print-directory", "plan", f"ARGS={args}", f"PYTHON={fake}",
+         f"VENV={venv}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert (venv / "bin" / ".installed").exists(), result.stderr  # the venv recipe did run
+    return result
+
+
+def test_make_plan_json_is_only_json_even_when_make_first_creates_the_venv(tmp_path):
+    """In a fresh clone `make plan` first builds the venv; what that prints must not reach stdout."""
+    result = make_plan_fresh(tmp_path, "--format json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stack"] == "dev"
+    assert "noise" not in result.stdout and "creating" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        ("--config iamAuth=maybe", 'iamAuth: "maybe" is not allowed'),
+        ("--config azCount=3.0", "must be of type"),
+    ],
+)
+def test_through_make_a_failing_plan_is_a_failing_make(tmp_path, args, shown):
+    result = make_plan_fresh(tmp_path, args)
+    assert result.returncode != 0 and shown in result.stderr and result.stdout == ""

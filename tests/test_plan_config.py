@@ -143,6 +143,13 @@ def test_yaml_syntax_error_is_one_line_naming_file_and_line(project, capsys):
     assert "Traceback" not in err
 
 
+def test_a_yaml_syntax_error_names_the_line_it_is_on(project, capsys):
+    stack = project("config:\n  aws:region: us-east-1\n  rds-proxy:dbName: x: y\n")
+    code, _, err = run_plan(capsys, "--stack", stack)
+    assert code == 1
+    assert err == f"error: Pulumi.{stack}.yaml: line 3: mapping values are not allowed here\n"
+
+
 def test_config_that_is_not_a_mapping_names_its_line(project, capsys):
     stack = project("# comment\nconfig: just-a-string\n")
     code, _, err = run_plan(capsys, "--stack", stack)
@@ -205,6 +212,14 @@ def test_a_region_not_in_the_table_skips_the_az_check_and_says_so(capsys):
 def test_a_region_in_the_table_gets_no_skip_note(capsys):
     _, out, _ = run_plan(capsys, "--config", "aws:region=eu-west-1")
     assert "AZ check skipped" not in out
+
+
+def test_a_region_in_the_table_gets_its_own_azs_not_us_east_1s(capsys):
+    run = run_program("dev", load_stack_config("dev", ["aws:region=eu-west-1", "azCount=3"]))
+    zones = [s.inputs["availabilityZoneId"] for s in run.by_type("aws:ec2/subnet:Subnet")]
+    assert sorted(zones) == ["euw1-az1", "euw1-az2", "euw1-az3"]
+    code, _, err = run_plan(capsys, "--config", "aws:region=eu-west-1", "--config", "azCount=4")
+    assert code == 1 and "azCount: 4 is not allowed here; this region has 3 available AZs" in err
 
 
 # --- the program's warnings (pulumi.warn) ---------------------------------------------------------
@@ -307,3 +322,61 @@ def test_keys_declared_without_default_and_not_set_are_reported_as_the_cli_does(
     assert cli_config_error(stack) == (
         f"validating stack config: Stack '{stack}' is missing configuration values 'aKey' and 'zKey'"
     )
+
+
+# --- what a user sees end to end (no warning or message injected by the test) ---------------------
+
+
+def test_a_misspelled_key_is_warned_about_in_the_plan_with_the_closest_declared_key(capsys):
+    code, out, _ = run_plan(capsys, "--config", "maxConectionsPercent=60")
+    assert code == 0
+    assert f"Warnings:\n  pulumi:pulumi:Stack (rds-proxy-dev):\n    warning: {WARNING}\n" in out
+    _, out, _ = run_plan(capsys, "--config", "maxConectionsPercent=60", "--format", "json")
+    from tests.conftest import ok
+
+    # The misspelled key first, then the program's own warnings (today: the missing RDS CA bundle).
+    assert json.loads(out)["warnings"] == [WARNING, *ok("dev").warnings]
+
+
+def test_session_pinning_filters_hint_shows_forms_that_work(project, capsys):
+    from components.settings import ConfigError, parse_settings
+
+    with pytest.raises(ConfigError) as exc:
+        parse_settings({"sessionPinningFilters": "EXCLUDE_VARIABLE_SETS"}.get, "rds-proxy", "dev")
+    hint = str(exc.value)
+    stack_form = "rds-proxy:sessionPinningFilters: [EXCLUDE_VARIABLE_SETS]"
+    cli_form = "pulumi config set --path 'sessionPinningFilters[0]' EXCLUDE_VARIABLE_SETS"
+    assert stack_form in hint and cli_form in hint
+    # The stack-file form the hint shows is one the CLI's type check and the program both take.
+    stack = project(f"config:\n  aws:region: us-east-1\n  {stack_form}\n")
+    assert cli_config_error(stack) is None
+    assert run_plan(capsys, "--stack", stack)[0] == 0
+    # So does the plan's --config form for an array key (JSON), and the README shows both CLI forms.
+    json_list = 'sessionPinningFilters=["EXCLUDE_VARIABLE_SETS"]'
+    assert (
+        run_plan(capsys, "--stack", project("config:\n  aws:region: us-east-1\n"), "--config", json_list)[0]
+        == 0
+    )
+    readme = (ROOT / "README.md").read_text()
+    assert cli_form in readme and "--config 'sessionPinningFilters=[\"EXCLUDE_VARIABLE_SETS\"]'" in readme
+
+
+def _readme_plan_examples() -> list[tuple[str, str]]:
+    """`$ make plan ARGS="…"` blocks in the README: the arguments and the output shown under them."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    return re.findall(r'```\n\$ make plan ARGS="([^"]*)"\n(.*?)```', readme, flags=re.S)
+
+
+@pytest.mark.parametrize(("args", "shown"), _readme_plan_examples())
+def test_readme_plan_examples_are_what_the_plan_prints(capsys, args, shown):
+    import shlex
+
+    code, out, err = run_plan(capsys, *shlex.split(args))
+    assert code == 1
+    assert (out + err).strip() == shown.strip()
+
+
+def test_the_readme_shows_plan_examples():
+    assert len(_readme_plan_examples()) >= 2
