@@ -145,6 +145,8 @@ class DatabaseSettings:
     skip_final_snapshot: bool
     final_snapshot_prefix: str
     """Final snapshot name before its per-lifetime suffix; used only when skip_final_snapshot is False."""
+    iam_database_authentication: bool = False
+    """IAM database authentication (proxyDefaultAuthScheme IAM_AUTH: the proxy logs in with IAM tokens)."""
     identifier: str
     """The instance identifier a new stack gets, known before create so its log groups can exist first.
     Stacks deployed before it keep their auto-generated identifier (`ignore_changes`, see Database)."""
@@ -349,6 +351,8 @@ class Database(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             multi_az=s.multi_az,
             deletion_protection=s.deletion_protection,
+            # Left out rather than false when off, so stacks deployed before this option plan unchanged.
+            iam_database_authentication_enabled=True if s.iam_database_authentication else None,
             skip_final_snapshot=s.skip_final_snapshot,
             final_snapshot_identifier=self._final_snapshot(name),
             parameter_group_name=parameters.name,
@@ -454,6 +458,7 @@ class Database(pulumi.ComponentResource):
             deletion_protection=s.deletion_protection,
             skip_final_snapshot=s.skip_final_snapshot,
             final_snapshot_identifier=self._final_snapshot(name),
+            iam_database_authentication_enabled=True if s.iam_database_authentication else None,
         )
         if aurora:
             cluster = aws.rds.Cluster(

@@ -24,8 +24,9 @@ import pulumi_random as random
 from components.credentials import CredentialsSettings
 from components.database import DatabaseSettings
 from components.iam import arn_part, assume_role_policy
-from components.proxy import ProxyAuth
+from components.proxy import AuthScheme, ClientPasswordAuthType, ProxyAuth
 from components.target import EngineFamily, InstanceTarget, PendingTarget
+from components.users import Login, UsersSettings
 
 KEY_DELETION_WINDOW_DAYS = 30
 
@@ -222,20 +223,62 @@ class DrReplication(pulumi.ComponentResource):
 # --------------------------------------------------------------------------- standby side
 
 
-def standby_auths(primary: PrimaryStack, credentials: CredentialsSettings) -> list[ProxyAuth]:
-    """A standby proxy's auth entries: the primary's secrets through their replicas in this region, with the
-    same client auth as the primary's entries. Merge hook (users): one entry per `dbUsers` entry, from
-    `primary.secret_arns[<user>]`."""
-    user = credentials.username
-    return [
+@dataclass(frozen=True, kw_only=True)
+class StandbyAccess:
+    """How a standby's proxy and probe reach the replica's users: the primary's secrets through their
+    replicas in this region (a replica copies the primary's users and grants; no bootstrap runs here)."""
+
+    auths: list[ProxyAuth]
+    logins: dict[str, Login]
+    iam_db_users: list[str]
+    master_secret_arn: pulumi.Output[str]
+
+
+def standby_access(
+    primary: PrimaryStack, credentials: CredentialsSettings, users: UsersSettings
+) -> StandbyAccess:
+    """Auth entries in the primary's order and shape (master first, then every user sorted by name, each with
+    the client auth the primary gives it), reading the secret replicas the primary exports by user. Under
+    end-to-end IAM (`IAM_AUTH`) users have no secrets: the proxy connects as them with IAM, on the promoted
+    instance's own resource id (the Proxy builds that grant from `iam_db_users` and its target)."""
+
+    def replica(user: str) -> pulumi.Output[str]:
+        return primary.secret_arns.apply(lambda arns: arns[user])
+
+    with_secrets = users.scheme is AuthScheme.NONE
+    master = ProxyAuth(
+        secret_arn=replica(credentials.username),
+        kms_key_arn=primary.key_arn,
+        client_iam_auth=credentials.client_iam_auth,
+        client_password_auth_type=credentials.client_password_auth_type,
+        description="Master credentials (replica of the primary's secret)",
+    )
+    entries = [
         ProxyAuth(
-            secret_arn=primary.secret_arns.apply(lambda arns: arns[user]),
+            secret_arn=replica(u.name),
             kms_key_arn=primary.key_arn,
-            client_iam_auth=credentials.client_iam_auth,
-            client_password_auth_type=credentials.client_password_auth_type,
-            description="Master credentials (replica of the primary's secret)",
+            client_iam_auth=u.client_iam_auth,
+            client_password_auth_type=u.client_password_auth_type
+            or ClientPasswordAuthType.MYSQL_CACHING_SHA2_PASSWORD,
+            description=f"Database user {u.name} (replica of the primary's secret)",
         )
+        for u in users.all_users
+        if with_secrets
     ]
+    logins = {
+        u.name: Login(
+            iam=users.client_uses_iam(u),
+            secret_arn=None if users.client_uses_iam(u) else replica(u.name),
+            kms_key_arn=primary.key_arn,
+        )
+        for u in users.all_users
+    }
+    return StandbyAccess(
+        auths=[master, *entries],
+        logins=logins,
+        iam_db_users=[] if with_secrets else [u.name for u in users.all_users],
+        master_secret_arn=master.secret_arn,  # type: ignore[arg-type]
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -56,18 +56,19 @@ def secret_read_policy(secret_arns: Sequence[str], kms_key_arns: Iterable[str | 
     return {"Version": VERSION, "Statement": statements}
 
 
-def db_user_arn(resource_arn: str, db_user: str) -> str:
+def db_user_arn(resource_arn: str, db_user: str, resource_id: str | None = None) -> str:
     """The `rds-db:connect` resource for one user of a proxy (`prx-…`) or database (`db-…`/`cluster-…`).
 
-    `resource_arn` is the proxy's or database's own ARN when its last field is the resource id; the
-    dbuser ARN keeps its partition, region and account.
+    `resource_arn` is the proxy's ARN (its last field is the prx-… id), or a database's ARN with its
+    `resource_id` (DbiResourceId / DbClusterResourceId) given apart, since a database ARN names its
+    identifier instead. The dbuser ARN keeps the partition, region and account.
     """
     partition, region, account = (
         arn_part(resource_arn, 1),
         arn_part(resource_arn, 3),
         arn_part(resource_arn, 4),
     )
-    resource_id = resource_arn.rsplit(":", 1)[1]
+    resource_id = resource_id or resource_arn.rsplit(":", 1)[1]
     return f"arn:{partition}:rds-db:{region}:{account}:dbuser:{resource_id}/{db_user}"
 
 

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 # AZ IDs where RDS Proxy cannot place endpoints (RDS Proxy limitations, "Availability Zones"); subnets are
 # picked by AZ *ID* because AZ names are shuffled per account.
 PROXY_UNSUPPORTED_AZ_IDS = ("use1-az3",)
+HTTPS = 443
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +23,12 @@ class NetworkSettings:
     az_count: int
     secrets_manager_endpoint: bool = False
     """Create a Secrets Manager interface endpoint (something in the private subnets must reach it)."""
+    users_function: bool = False
+    """Add the group of the users bootstrap Lambda, which reaches the database directly on the DB port."""
+    secrets_manager_clients: tuple[str, ...] = ()
+    """Groups ("users", "probe") that call Secrets Manager from inside the VPC. When any does (or
+    `secrets_manager_endpoint` is set), the interface endpoint with private DNS is created, admitting HTTPS
+    from exactly these groups (and from those that add their own rule)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +75,10 @@ class Networking(pulumi.ComponentResource):
     """The proxy's ENIs sit in this group."""
     db_security_group_id: pulumi.Output[str]
     """The database instance sits in this group."""
+    users_security_group_id: pulumi.Output[str] | None
+    """The users bootstrap Lambda sits in this group (None without `users_function`)."""
+    users_network: list[pulumi.Resource]
+    """Rules (and the endpoint) the bootstrap needs before it runs: invoke it only once they exist."""
     replica_security_group_id: pulumi.Output[str] | None
     """The read replicas sit in this group (only with `replica_clients`)."""
     replica_clients_security_group_id: pulumi.Output[str] | None
@@ -132,52 +143,60 @@ class Networking(pulumi.ComponentResource):
             ("proxy", "RDS Proxy endpoints"),
             ("db", "RDS database instance"),
         ]
-        # Each hop opens only the DB port, only to the next group: (from, to, why).
+        # Each hop opens one port, only to the next group: (from, to, port, why).
         hops = [
-            ("probe", "proxy", "Probe Lambda to RDS Proxy"),
-            ("proxy", "db", "RDS Proxy to the database"),
+            ("probe", "proxy", args.db_port, "Probe Lambda to RDS Proxy"),
+            ("proxy", "db", args.db_port, "RDS Proxy to the database"),
         ]
         if args.replica_clients:
             # RDS Proxy cannot target a read replica, so replicas are read directly, by the clients placed in
-            # their own group; the database's group keeps admitting only the proxy.
+            # their own group; the database's group keeps admitting only the proxy (and the users bootstrap).
             roles += [
                 ("replica-clients", "Clients that read the RDS read replicas directly"),
                 ("replica", "RDS read replicas"),
             ]
-            hops.append(("replica-clients", "replica", "Direct readers to the read replicas"))
+            hops.append(("replica-clients", "replica", args.db_port, "Direct readers to the read replicas"))
+        if s.users_function:
+            roles.append(("users", "Database users bootstrap Lambda (reaches the database directly)"))
+            hops.append(("users", "db", args.db_port, "Users bootstrap Lambda to the database"))
+        clients = list(dict.fromkeys(s.secrets_manager_clients))
         groups = {
             role: aws.ec2.SecurityGroup(
                 f"{name}-{role}-sg", vpc_id=vpc.id, description=description, opts=child
             )
             for role, description in roles
         }
-        for source, target, why in hops:
-            aws.vpc.SecurityGroupEgressRule(
+        rules: dict[str, list[pulumi.Resource]] = {}
+        for source, target, port, why in hops:
+            egress = aws.vpc.SecurityGroupEgressRule(
                 f"{name}-{source}-to-{target}",
                 security_group_id=groups[source].id,
                 referenced_security_group_id=groups[target].id,
                 ip_protocol="tcp",
-                from_port=args.db_port,
-                to_port=args.db_port,
+                from_port=port,
+                to_port=port,
                 description=why,
                 opts=child,
             )
-            aws.vpc.SecurityGroupIngressRule(
+            ingress = aws.vpc.SecurityGroupIngressRule(
                 f"{name}-{target}-from-{source}",
                 security_group_id=groups[target].id,
                 referenced_security_group_id=groups[source].id,
                 ip_protocol="tcp",
-                from_port=args.db_port,
-                to_port=args.db_port,
+                from_port=port,
+                to_port=port,
                 description=why,
                 opts=child,
             )
+            rules.setdefault(source, []).extend([egress, ingress])
+
+        self.users_network = list(rules.get("users", []))
 
         # --- Secrets Manager interface endpoint (issue 14: rotation; issue 8's bootstrap needs it too) ----
         # The subnets have no route out; private DNS makes secretsmanager.<region>.amazonaws.com resolve here.
         self.secrets_manager_endpoint_security_group_id = None
         self.secrets_manager_endpoint = None
-        if s.secrets_manager_endpoint:
+        if s.secrets_manager_endpoint or clients:
             endpoint_sg = aws.ec2.SecurityGroup(
                 f"{name}-secretsmanager-endpoint-sg",
                 vpc_id=vpc.id,
@@ -195,6 +214,34 @@ class Networking(pulumi.ComponentResource):
                 opts=child,
             )
             self.secrets_manager_endpoint_security_group_id = endpoint_sg.id
+            # Issue 8's clients (the users bootstrap, the probe when it reads a password) get their HTTPS rule
+            # pair here, like every other hop; issue 14's rotation function adds its own.
+            for client in clients:
+                why = f"{client} Lambda to the Secrets Manager endpoint"
+                pair = [
+                    aws.vpc.SecurityGroupEgressRule(
+                        f"{name}-{client}-to-vpce",
+                        security_group_id=groups[client].id,
+                        referenced_security_group_id=endpoint_sg.id,
+                        ip_protocol="tcp",
+                        from_port=HTTPS,
+                        to_port=HTTPS,
+                        description=why,
+                        opts=child,
+                    ),
+                    aws.vpc.SecurityGroupIngressRule(
+                        f"{name}-vpce-from-{client}",
+                        security_group_id=endpoint_sg.id,
+                        referenced_security_group_id=groups[client].id,
+                        ip_protocol="tcp",
+                        from_port=HTTPS,
+                        to_port=HTTPS,
+                        description=why,
+                        opts=child,
+                    ),
+                ]
+                if client == "users":
+                    self.users_network += [*pair, self.secrets_manager_endpoint]
         # --- end Secrets Manager endpoint ---------------------------------------------------------------
 
         self.vpc_id = vpc.id
@@ -204,6 +251,7 @@ class Networking(pulumi.ComponentResource):
         self.probe_security_group_id = groups["probe"].id
         self.proxy_security_group_id = groups["proxy"].id
         self.db_security_group_id = groups["db"].id
+        self.users_security_group_id = groups["users"].id if s.users_function else None
         self.replica_security_group_id = groups["replica"].id if args.replica_clients else None
         self.replica_clients_security_group_id = (
             groups["replica-clients"].id if args.replica_clients else None

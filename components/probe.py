@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import arn_part, assume_role_policy, db_connect_policy
+from components.iam import arn_part, assume_role_policy, db_connect_policy, secret_read_policy
 from components.lambda_package import LAMBDA_SRC, RUNTIME, write_package
+from components.users import Login
 
 HANDLER = "lambda_function.lambda_handler"
 MODULES = ("lambda_function.py",)
@@ -22,9 +24,7 @@ class ProbeSettings:
 
     function_name: str
     db_user: str
-    """The database user the probe connects as."""
-    iam_auth: bool
-    """Connect with an IAM auth token (the proxy requires IAM auth for that user)."""
+    """The database user the probe connects as (probeUser, never the master user)."""
     timeout: int
     memory_size: int
     log_retention_days: int
@@ -44,6 +44,8 @@ class ProbeFunctionArgs:
     proxy_arn: pulumi.Input[str]
     db_name: str
     db_port: int
+    logins: Mapping[str, Login]
+    """How to log in as the probe user and as each dbUsers entry (an event may name one)."""
     settings: ProbeSettings
     kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the function's log group."""
@@ -83,15 +85,35 @@ class ProbeFunction(pulumi.ComponentResource):
             opts=child,
         )
         ready: list[pulumi.Resource] = [vpc_access]
-        if s.iam_auth:
+        # The probe user first (the grant the probe had before other users existed), then the others.
+        iam_users = [
+            u for u, login in sorted(args.logins.items(), key=lambda i: i[0] != s.db_user) if login.iam
+        ]
+        if iam_users:
             ready.append(
                 aws.iam.RolePolicy(
                     f"{name}-db-connect",
                     role=role.id,
                     policy=pulumi.Output.json_dumps(
                         pulumi.Output.from_input(args.proxy_arn).apply(
-                            lambda arn: db_connect_policy(arn, [s.db_user])
+                            lambda arn: db_connect_policy(arn, iam_users)
                         )
+                    ),
+                    opts=child,
+                )
+            )
+        password_logins = [login for _, login in sorted(args.logins.items()) if login.secret_arn is not None]
+        if password_logins:
+            # Password users' secrets are read at run time, never put in the environment.
+            ready.append(
+                aws.iam.RolePolicy(
+                    f"{name}-secret-access",
+                    role=role.id,
+                    policy=pulumi.Output.json_dumps(
+                        pulumi.Output.all(
+                            pulumi.Output.all(*[login.secret_arn for login in password_logins]),
+                            pulumi.Output.all(*[login.kms_key_arn for login in password_logins]),
+                        ).apply(lambda a: secret_read_policy(a[0], a[1]))
                     ),
                     opts=child,
                 )
@@ -108,14 +130,27 @@ class ProbeFunction(pulumi.ComponentResource):
         )
 
         package, package_hash = write_package("probe", MODULES, args.source_dir)
-        environment = {
+        own = args.logins[s.db_user]
+        # The dbUsers entries an event may name, and the probe user itself when it logs in with a password:
+        # the probe reads that password from its secret (an entry for DB_USER wins over DB_AUTH).
+        others = {u: login for u, login in sorted(args.logins.items()) if u != s.db_user or not login.iam}
+        environment: dict[str, pulumi.Input[str]] = {
             "PROXY_ENDPOINT": args.proxy_endpoint,
             "DB_PORT": str(args.db_port),
             "DB_USER": s.db_user,
             "DB_NAME": args.db_name,
+            "DB_AUTH": "iam" if own.iam else "password",
+            # User → how to log in: names and secret ARNs only, no secret value.
+            "DB_USERS": pulumi.Output.all(*[login.secret_arn for login in others.values()]).apply(
+                lambda arns: json.dumps(
+                    {
+                        u: {"auth": "iam" if login.iam else "password", "secret_arn": arn}
+                        for (u, login), arn in zip(others.items(), arns, strict=True)
+                    },
+                    sort_keys=True,
+                )
+            ),
         }
-        if s.iam_auth:
-            environment["DB_AUTH"] = "iam"
         if args.proxy_reader_endpoint is not None:
             environment["PROXY_READER_ENDPOINT"] = args.proxy_reader_endpoint
         function = aws.lambda_.Function(

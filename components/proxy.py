@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, secret_read_policy
+from components.iam import assume_role_policy, db_user_arn, secret_read_policy
 from components.target import ClusterTarget, InstanceTarget, ProxyTargetChoice
 
 
@@ -64,6 +64,17 @@ class ClientPasswordAuthType(enum.Enum):
     MYSQL_NATIVE_PASSWORD = "MYSQL_NATIVE_PASSWORD"
 
 
+class AuthScheme(enum.Enum):
+    """How the proxy logs in to the database by default (`DefaultAuthScheme`, RDS API reference, DBProxy).
+
+    NONE: with the secret of each auth entry. IAM_AUTH: end-to-end IAM, the proxy asks RDS for an IAM token
+    as the client's user (RDS user guide, "Configuring IAM authentication for RDS Proxy", end-to-end IAM:
+    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-iam-setup.html)."""
+
+    NONE = "NONE"
+    IAM_AUTH = "IAM_AUTH"
+
+
 SESSION_PINNING_FILTERS = ("EXCLUDE_VARIABLE_SETS",)
 
 
@@ -96,6 +107,8 @@ class ProxySettings:
     log_retention_days: int
     reader_endpoint: bool = False
     """`proxyReaderEndpoint`: add a READ_ONLY endpoint (only for cluster targets; settings.py checks)."""
+    default_auth_scheme: AuthScheme = AuthScheme.NONE
+    """`proxyDefaultAuthScheme`: how the proxy logs in to the database."""
 
     @property
     def log_group_name(self) -> str:
@@ -113,6 +126,9 @@ class ProxyArgs:
     `PendingTarget` (a standby's replica) registers nothing: no `ProxyTarget` is declared."""
     auths: Sequence[ProxyAuth]
     settings: ProxySettings
+    iam_db_users: Sequence[str] = ()
+    """Database users the proxy logs in as with IAM (IAM_AUTH): its role may `rds-db:connect` as exactly
+    these, on the target's resource id."""
     kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key of the proxy's log group (None: CloudWatch Logs' own encryption)."""
     role_moved_from: pulumi.Resource | None = None
@@ -163,6 +179,39 @@ class Proxy(pulumi.ComponentResource):
             ),
             opts=moved("proxy-secret-access"),
         )
+        target_ready: list[pulumi.Resource] = []
+        iam_users = list(args.iam_db_users) if s.default_auth_scheme is AuthScheme.IAM_AUTH else []
+        # A standby's pending target has no database to connect to yet: the grant comes with promotion.
+        if iam_users and isinstance(args.target, InstanceTarget | ClusterTarget):
+            # dbuser:<DbiResourceId>/<user>, from the database's own resource id, never a wildcard (RDS user
+            # guide, "Creating an IAM policy for end-to-end IAM authentication",
+            # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-iam-setup.html). A policy of
+            # its own: the resource id exists only once the database does, and the proxy must not wait for
+            # that; the target registration, which waits for the database anyway, waits for this too.
+            target_ready.append(
+                aws.iam.RolePolicy(
+                    f"{name}-db-connect",
+                    role=role.id,
+                    policy=pulumi.Output.json_dumps(
+                        pulumi.Output.all(args.target.resource_arn, args.target.resource_id).apply(
+                            lambda a: {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {
+                                        "Sid": "ConnectToDatabaseAsUsers",
+                                        "Effect": "Allow",
+                                        "Action": "rds-db:connect",
+                                        "Resource": [
+                                            db_user_arn(a[0], u, resource_id=a[1]) for u in iam_users
+                                        ],
+                                    }
+                                ],
+                            }
+                        )
+                    ),
+                    opts=child,
+                )
+            )
         # Created first so the proxy never writes to an auto-created group that keeps logs forever.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -176,12 +225,19 @@ class Proxy(pulumi.ComponentResource):
             name=s.name,
             engine_family=args.target.engine_family.value,
             require_tls=s.require_tls,
+            # Always explicit: the provider computes this field, so leaving it out after IAM_AUTH would not
+            # bring the proxy back to NONE.
+            default_auth_scheme=s.default_auth_scheme.value,
             idle_client_timeout=s.pool.idle_client_timeout,
             debug_logging=s.debug_logging,
             # The proxy takes the role only once its policy is attached: no startup without access.
             role_arn=pulumi.Output.all(role.arn, policy.id).apply(lambda a: a[0]),
             vpc_subnet_ids=args.subnet_ids,
             vpc_security_group_ids=args.security_group_ids,
+            # The provider requires `auths` only when the scheme is NONE ("Required when default_auth_scheme is
+            # NONE or unspecified", pulumi_aws rds.Proxy). Under IAM_AUTH the master's entry stays: AWS's
+            # migration keeps the secret permission beside rds-db:connect while the proxy switches
+            # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-iam-migration.html).
             auths=[
                 aws.rds.ProxyAuthArgs(
                     auth_scheme="SECRETS",
@@ -215,7 +271,9 @@ class Proxy(pulumi.ComponentResource):
                 db_proxy_name=proxy.name,
                 target_group_name=target_group.name,
                 db_instance_identifier=target.instance_id,
-                opts=with_proxy,
+                opts=pulumi.ResourceOptions.merge(
+                    with_proxy, pulumi.ResourceOptions(depends_on=target_ready)
+                ),
             )
         elif isinstance(target, ClusterTarget):
             # A cluster is "created" before its instances are available; registering it earlier leaves the
@@ -226,7 +284,7 @@ class Proxy(pulumi.ComponentResource):
                 target_group_name=target_group.name,
                 db_cluster_identifier=target.cluster_id,
                 opts=pulumi.ResourceOptions.merge(
-                    with_proxy, pulumi.ResourceOptions(depends_on=list(target.members))
+                    with_proxy, pulumi.ResourceOptions(depends_on=[*target.members, *target_ready])
                 ),
             )
         # A PendingTarget (a standby's read replica) registers nothing: the proxy and its default target

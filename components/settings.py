@@ -55,12 +55,24 @@ from components.probe import ProbeSettings
 from components.proxy import (
     PROFILES,
     SESSION_PINNING_FILTERS,
+    AuthScheme,
+    ClientPasswordAuthType,
     IamAuth,
     PoolProfile,
     PoolSettings,
     ProxySettings,
 )
 from components.rotation import RotationSettings
+from components.users import (
+    ALLOWED_PRIVILEGES,
+    FORBIDDEN_PRIVILEGES,
+    MAX_SECRETS_PER_PROXY,
+    PROBE_PRIVILEGES,
+    RESERVED_USER_NAMES,
+    SYSTEM_DATABASES,
+    DbUser,
+    UsersSettings,
+)
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 FROM_PROFILE = -1
@@ -115,6 +127,7 @@ class Settings:
     security: SecuritySettings
     flow_logs: FlowLogSettings | None
     rotation: RotationSettings | None
+    users: UsersSettings
     monitoring: MonitoringSettings | None
     """None when monitoringEnabled is false: the stack then declares no monitoring resource."""
     dr: DrSettings | None
@@ -171,8 +184,9 @@ def parse_settings(
     security = parse_security(p, prefix)
     proxy = parse_proxy(p, prefix, security)
     credentials = parse_credentials(p, proxy, security)
-    network = parse_network(p, security)
-    database = parse_database(p, prefix, security)
+    users = parse_users(p, prefix, credentials, proxy, security)
+    network = parse_network(p, security, users)
+    database = parse_database(p, prefix, security, users)
     settings = Settings(
         project=project,
         stack=stack,
@@ -180,21 +194,23 @@ def parse_settings(
         credentials=credentials,
         database=database,
         proxy=proxy,
-        probe=parse_probe(p, prefix, credentials, security),
+        probe=parse_probe(p, prefix, users, security),
         security=security,
         flow_logs=parse_flow_logs(p, prefix, security),
         rotation=parse_rotation(prefix, security),
+        users=users,
         monitoring=parse_monitoring(p, database),
         dr=parse_dr(p, project, region, network, credentials, database, security),
     )
     if p.problems:
         order = {key: i for i, key in enumerate(DECLARED)}
-        problems = sorted(p.problems, key=lambda item: order.get(item[0], len(order)))
+        # `dbUsers[2].name` sorts with `dbUsers`.
+        problems = sorted(p.problems, key=lambda item: order.get(item[0].split("[")[0], len(order)))
         raise ConfigError(project, [message for _, message in problems])
     return settings
 
 
-def parse_network(p: _Parser, security: SecuritySettings) -> NetworkSettings:
+def parse_network(p: _Parser, security: SecuritySettings, users: UsersSettings) -> NetworkSettings:
     vpc_cidr = p.string("vpcCidr")
     try:
         net = ipaddress.ip_network(vpc_cidr, strict=True)
@@ -205,8 +221,12 @@ def parse_network(p: _Parser, security: SecuritySettings) -> NetworkSettings:
     return NetworkSettings(
         vpc_cidr=vpc_cidr,
         az_count=p.in_range("azCount", p.integer("azCount"), 2, 6),
-        # Something in the private subnets reads Secrets Manager: the rotation function (issue 14).
+        # Something in the private subnets reads Secrets Manager: the rotation function (issue 14), which adds
+        # its own rule to the endpoint, and issue 8's users bootstrap (and the probe when it logs in with a
+        # password), whose rules Networking builds.
         secrets_manager_endpoint=security.rotation,
+        users_function=True,
+        secrets_manager_clients=("users", "probe") if users.clients_read_secrets else ("users",),
     )
 
 
@@ -231,7 +251,9 @@ def parse_credentials(p: _Parser, proxy: ProxySettings, security: SecuritySettin
     )
 
 
-def parse_database(p: _Parser, prefix: str, security: SecuritySettings) -> DatabaseSettings:
+def parse_database(
+    p: _Parser, prefix: str, security: SecuritySettings, users: UsersSettings
+) -> DatabaseSettings:
     topology = _topology(p)
     own = TOPOLOGY_DEFAULTS[topology]
     # "" (the declared default) means the topology's own class and version.
@@ -294,6 +316,7 @@ def parse_database(p: _Parser, prefix: str, security: SecuritySettings) -> Datab
         monitoring_interval=security.db_monitoring_interval,
         password_rotated=security.rotation,
         blue_green_update=blue_green,
+        iam_database_authentication=users.scheme is AuthScheme.IAM_AUTH,
     )
 
 
@@ -551,17 +574,31 @@ def parse_proxy(p: _Parser, prefix: str, security: SecuritySettings) -> ProxySet
         iam_auth=_iam_auth(p),
         log_retention_days=security.log_retention_days,
         reader_endpoint=p.boolean("proxyReaderEndpoint"),  # checked against the topology in parse_database
+        default_auth_scheme=_default_auth_scheme(p),
     )
 
 
-def parse_probe(
-    p: _Parser, prefix: str, credentials: CredentialsSettings, security: SecuritySettings
-) -> ProbeSettings:
+def _default_auth_scheme(p: _Parser) -> AuthScheme:
+    name = p.string("proxyDefaultAuthScheme")
+    try:
+        scheme = AuthScheme(name)
+    except ValueError:
+        p.fail("proxyDefaultAuthScheme", name, " or ".join(m.value for m in AuthScheme))
+        return AuthScheme.NONE
+    if scheme is AuthScheme.IAM_AUTH and not p.boolean("requireTls"):
+        p.fail(
+            "proxyDefaultAuthScheme",
+            name,
+            "NONE while requireTls is false (IAM_AUTH sends IAM tokens, which need TLS: set requireTls: true)",
+        )
+    return scheme
+
+
+def parse_probe(p: _Parser, prefix: str, users: UsersSettings, security: SecuritySettings) -> ProbeSettings:
     return ProbeSettings(
         function_name=f"{prefix}-probe",
-        # The probe logs in as the master user, with an IAM token when the proxy requires one.
-        db_user=credentials.username,
-        iam_auth=credentials.client_iam_auth is IamAuth.REQUIRED,
+        # Never the master user: its own least-privileged user (probeUser), logged in as the users section says.
+        db_user=users.probe_user.name,
         timeout=p.in_range("probeTimeout", p.integer("probeTimeout"), 5, 30),
         memory_size=p.in_range("probeMemorySize", p.integer("probeMemorySize"), 128, 10240),
         log_retention_days=security.log_retention_days,
@@ -660,6 +697,189 @@ def parse_rotation(prefix: str, security: SecuritySettings) -> RotationSettings 
     return RotationSettings(
         days=security.secret_rotation_days,
         function_name=f"{prefix}-rotation",
+        log_retention_days=security.log_retention_days,
+    )
+
+
+# ---- users (dbUsers, proxyDefaultAuthScheme, probeUser) ----
+
+_USER_KEYS = ("name", "privileges", "database", "clientIamAuth", "clientPasswordAuthType")
+_USER_NAME_RULE = (
+    "a letter, then letters, digits or _, at most 32 characters, unique ignoring case, not the master user "
+    "(dbUsername), not probeUser, not one of " + ", ".join(sorted(RESERVED_USER_NAMES)) + " or mysql.*"
+)
+
+
+def _user_name_problem(name: Any) -> bool:
+    return (
+        not isinstance(name, str)
+        or not (_IDENTIFIER.fullmatch(name) and len(name) <= 32)
+        or name.lower() in RESERVED_USER_NAMES  # mysql.* accounts already fail the pattern (".")
+    )
+
+
+def parse_users(
+    p: _Parser,
+    prefix: str,
+    credentials: CredentialsSettings,
+    proxy: ProxySettings,
+    security: SecuritySettings,
+) -> UsersSettings:
+    scheme = proxy.default_auth_scheme
+    default_db = p.string("dbName")  # its shape is checked by the database section
+    if default_db.lower() in SYSTEM_DATABASES:
+        p.fail("dbName", default_db, "a database of your own, not " + ", ".join(sorted(SYSTEM_DATABASES)))
+    master = credentials.username
+
+    probe_name = p.string("probeUser")
+    if _user_name_problem(probe_name) or probe_name.lower() == master.lower():
+        p.fail(
+            "probeUser",
+            probe_name,
+            "a letter, then letters, digits or _, at most 32 characters, not the master user (dbUsername), "
+            "not one of " + ", ".join(sorted(RESERVED_USER_NAMES)) + " or mysql.*",
+        )
+    probe_user = DbUser(
+        name=probe_name,
+        privileges=PROBE_PRIVILEGES,
+        database=default_db,
+        client_iam_auth=proxy.iam_auth,
+        client_password_auth_type=None
+        if scheme is AuthScheme.IAM_AUTH
+        else ClientPasswordAuthType.MYSQL_CACHING_SHA2_PASSWORD,
+    )
+
+    raw = p.raw("dbUsers")
+    try:
+        entries = json.loads(raw) if raw.strip() else []
+    except json.JSONDecodeError:
+        entries = None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        p.fail(
+            "dbUsers",
+            raw,
+            'a list of objects such as [{"name": "app", "privileges": ["SELECT", "INSERT"]}] '
+            "(in the stack file, or `pulumi config set --path 'dbUsers[0].name' app`)",
+        )
+        entries = []
+
+    users: list[DbUser] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        at = f"dbUsers[{i}]"
+        for key in entry:
+            if key not in _USER_KEYS:
+                p.fail(f"{at}", key, f"keys among {', '.join(_USER_KEYS)} (only name is required)")
+        name = entry.get("name")
+        if (
+            _user_name_problem(name)
+            or name.lower() == master.lower()
+            or name.lower() == probe_name.lower()
+            or name.lower() in seen
+        ):
+            p.fail(f"{at}.name", name, _USER_NAME_RULE)
+        if isinstance(name, str):
+            seen.setdefault(name.lower(), i)
+
+        privileges = entry.get("privileges", ["SELECT"])
+        if (
+            not isinstance(privileges, list)
+            or not privileges
+            or not all(isinstance(v, str) for v in privileges)
+        ):
+            p.fail(f"{at}.privileges", privileges, "a non-empty list of privilege names")
+            privileges = []
+        normalized: list[str] = []
+        for privilege in privileges:
+            upper = " ".join(privilege.upper().split())
+            if upper not in ALLOWED_PRIVILEGES:
+                p.fail(
+                    f"{at}.privileges",
+                    privilege,
+                    "table or routine privileges among "
+                    + ", ".join(ALLOWED_PRIVILEGES)
+                    + " (never "
+                    + ", ".join(FORBIDDEN_PRIVILEGES)
+                    + " or other administrative privileges)",
+                )
+            elif upper not in normalized:
+                normalized.append(upper)
+
+        database = entry.get("database", default_db)
+        if not (
+            isinstance(database, str)
+            and _IDENTIFIER.fullmatch(database)
+            and len(database) <= 64
+            and database.lower() not in SYSTEM_DATABASES
+        ):
+            p.fail(
+                f"{at}.database",
+                database,
+                "a letter, then letters, digits or _, at most 64 characters, not "
+                + ", ".join(sorted(SYSTEM_DATABASES)),
+            )
+
+        iam_name = entry.get("clientIamAuth", proxy.iam_auth.value)
+        client_iam = proxy.iam_auth
+        try:
+            client_iam = IamAuth(iam_name)
+        except (ValueError, TypeError):
+            p.fail(f"{at}.clientIamAuth", iam_name, " or ".join(m.value for m in IamAuth))
+        if client_iam is IamAuth.REQUIRED and not proxy.require_tls:
+            p.fail(
+                f"{at}.clientIamAuth",
+                iam_name,
+                "DISABLED while requireTls is false (IAM tokens need TLS: set requireTls: true)",
+            )
+
+        password_type: ClientPasswordAuthType | None = ClientPasswordAuthType.MYSQL_CACHING_SHA2_PASSWORD
+        if "clientPasswordAuthType" in entry:
+            chosen = entry["clientPasswordAuthType"]
+            if scheme is AuthScheme.IAM_AUTH:
+                p.fail(
+                    f"{at}.clientPasswordAuthType",
+                    chosen,
+                    "no clientPasswordAuthType under proxyDefaultAuthScheme IAM_AUTH (clients send IAM "
+                    "tokens, never passwords)",
+                )
+            else:
+                try:
+                    password_type = ClientPasswordAuthType(chosen)
+                except (ValueError, TypeError):
+                    p.fail(
+                        f"{at}.clientPasswordAuthType",
+                        chosen,
+                        " or ".join(m.value for m in ClientPasswordAuthType),
+                    )
+        if scheme is AuthScheme.IAM_AUTH:
+            password_type = None
+
+        users.append(
+            DbUser(
+                name=name if isinstance(name, str) else "",
+                privileges=tuple(normalized),
+                database=database if isinstance(database, str) else default_db,
+                client_iam_auth=client_iam,
+                client_password_auth_type=password_type,
+            )
+        )
+
+    if scheme is AuthScheme.NONE:
+        # Each user and the probe user has a secret, and the master's stays registered.
+        secrets = len(users) + 2
+        if secrets > MAX_SECRETS_PER_PROXY:
+            p.fail(
+                "dbUsers",
+                f"{len(users)} users",
+                f"at most {MAX_SECRETS_PER_PROXY - 2} users: RDS Proxy takes {MAX_SECRETS_PER_PROXY} secrets per "
+                f"proxy, and the master's and probeUser's count ({secrets} here)",
+            )
+
+    return UsersSettings(
+        scheme=scheme,
+        users=tuple(sorted(users, key=lambda u: u.name)),
+        probe_user=probe_user,
+        function_name=f"{prefix}-users",
         log_retention_days=security.log_retention_days,
     )
 

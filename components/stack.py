@@ -2,11 +2,11 @@
 
 Every AWS resource is one hop from here: networking.py (VPC, subnets, security groups), credentials.py (the
 master secret), database.py (the RDS instance or cluster, and read replicas), proxy.py (the proxy, its role,
-log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group),
-encryption.py (the stack's KMS key), flow_logs.py (the VPC flow log), rotation.py (the master secret's
-rotation), monitoring.py (alarm topic, alarms, RDS event subscriptions, dashboard; only when
-monitoringEnabled) and dr.py (a primary's DR-region key and secret replicas; a standby's replica in place
-of the database).
+log group, pool, target and reader endpoint), probe.py (the probe Lambda, its role and log group), users.py
+(the database users, their secrets and the bootstrap Lambda that creates them), encryption.py (the stack's
+KMS key), flow_logs.py (the VPC flow log), rotation.py (the master secret's rotation), monitoring.py (alarm
+topic, alarms, RDS event subscriptions, dashboard; only when monitoringEnabled) and dr.py (a primary's
+DR-region key and secret replicas; a standby's replica in place of the database).
 
 Two shapes, one program: a primary (the database, its secrets, optionally replicated to a DR region) and a
 standby (`drPrimaryStack` set: the same network, encryption, proxy and probe around a cross-region read
@@ -30,7 +30,7 @@ from components.dr import (
     StandbyDatabase,
     StandbyDatabaseArgs,
     replica_secret_arns,
-    standby_auths,
+    standby_access,
 )
 from components.encryption import Encryption, EncryptionArgs
 from components.flow_logs import FlowLogs, FlowLogsArgs
@@ -41,6 +41,8 @@ from components.probe import ProbeFunction, ProbeFunctionArgs
 from components.proxy import Proxy, ProxyArgs
 from components.rotation import Rotation, RotationArgs
 from components.settings import Settings
+from components.target import ClusterTarget
+from components.users import DbUsers, DbUsersArgs, connect_arns
 
 STACK_OUTPUTS: dict[str, str] = {
     "proxyEndpoint": "Hostname clients connect to (TLS, port 3306).",
@@ -52,6 +54,10 @@ STACK_OUTPUTS: dict[str, str] = {
     "probeFunctionName": "The probe Lambda to invoke.",
     "vpcId": "The VPC.",
     "privateSubnetIds": "The private subnets, one per Availability Zone.",
+    "dbUserConnectArns": "dbUsers entry reached with IAM → the exact `rds-db:connect` ARN (through the proxy) "
+    "an application role must be granted to log in as that user.",
+    "dbUserSecretArns": "dbUsers entry → its Secrets Manager secret (proxyDefaultAuthScheme NONE; empty under "
+    "IAM_AUTH, where users have no password).",
     # Read scaling: exported only when the topology and config have them (README, "Read scaling").
     "dbReplicaEndpoints": "instance with dbReadReplicas > 0: the read replicas' hostnames (read directly).",
     "replicaClientSecurityGroupId": "instance with dbReadReplicas > 0: the group for direct replica readers.",
@@ -88,8 +94,9 @@ class RdsProxyStack(pulumi.ComponentResource):
     """RDS MySQL behind RDS Proxy, credentials in Secrets Manager, and a probe Lambda, in a private VPC.
 
     Deploy graph: the database (10-15 min) and the proxy (3-5 min) build in parallel; only the proxy
-    target waits for the instance (for a cluster: for the cluster and its instances), and the probe waits
-    only for the proxy.
+    target (for a cluster: once the cluster and its instances exist) and the users bootstrap (its function,
+    its invocation and the user secrets' values, which hold the database's host) wait for the database, and
+    the probe waits only for the proxy.
     """
 
     outputs: dict[str, pulumi.Output]
@@ -121,7 +128,12 @@ class RdsProxyStack(pulumi.ComponentResource):
             child,
         )
         # --- security (issue 14): the key first; everything that stores data is encrypted with it ---------
-        log_group_names = [s.proxy.log_group_name, s.probe.log_group_name, *s.database.log_group_names]
+        log_group_names = [
+            s.proxy.log_group_name,
+            s.probe.log_group_name,
+            s.users.log_group_name,
+            *s.database.log_group_names,
+        ]
         if s.flow_logs is not None:
             log_group_names.append(s.flow_logs.log_group_name)
         if s.rotation is not None:
@@ -155,8 +167,11 @@ class RdsProxyStack(pulumi.ComponentResource):
                 ),
                 child,
             )
-            auths = standby_auths(args.primary, s.credentials)
-            secret_arn = auths[0].secret_arn
+            # The replica copies the primary's users; the proxy reads their secrets' replicas here.
+            access = standby_access(args.primary, s.credentials, s.users)
+            auths, logins, iam_db_users = access.auths, access.logins, access.iam_db_users
+            secret_arn = access.master_secret_arn
+            user_secret_arns: dict[str, pulumi.Input[str]] = {}
         else:
             replication = (  # DR primary (issue 12): a key in drRegion; every secret replicates there
                 DrReplication(f"{name}-dr", DrReplicationArgs(settings=s.dr), child)
@@ -189,8 +204,29 @@ class RdsProxyStack(pulumi.ComponentResource):
                 child,
             )
             creds.store(host=db.address, port=db.port, db_name=db.db_name, engine=ENGINE)
-            auths = creds.auths
+            assert net.users_security_group_id is not None
+            users = DbUsers(
+                f"{name}-users",
+                DbUsersArgs(
+                    subnet_ids=net.private_subnet_ids,
+                    security_group_ids=[net.users_security_group_id],
+                    db_address=db.address,
+                    db_port=db.port,
+                    master_secret_arn=creds.secret_arn,
+                    kms_key_arn=enc.key_arn,
+                    network_ready=net.users_network,
+                    # A cluster's endpoint exists before its instances do: log in only once they are up.
+                    db_ready=list(db.target.members) if isinstance(db.target, ClusterTarget) else [],
+                    replicas=replication.secret_replicas if replication is not None else (),
+                    settings=s.users,
+                ),
+                child,
+            )
+            auths = [*creds.auths, *users.auths]
+            logins, iam_db_users = users.logins, users.iam_db_users
             secret_arn = creds.secret_arn
+            user_secret_arns = dict(users.secret_arns)
+
         proxy = Proxy(
             f"{name}-proxy",
             ProxyArgs(
@@ -199,6 +235,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 target=db.target,
                 auths=auths,
                 settings=s.proxy,
+                iam_db_users=iam_db_users,
                 kms_key_arn=enc.key_arn,
                 role_moved_from=creds,
             ),
@@ -213,6 +250,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 proxy_arn=proxy.arn,
                 db_name=db.db_name,
                 db_port=db.port,
+                logins=logins,
                 settings=s.probe,
                 proxy_reader_endpoint=proxy.reader_endpoint,
                 kms_key_arn=enc.key_arn,
@@ -277,6 +315,8 @@ class RdsProxyStack(pulumi.ComponentResource):
                 "dashboardUrl": monitoring.dashboard_url,
             }
 
+        entries = [u.name for u in s.users.users]
+        iam_entries = [u.name for u in s.users.users if s.users.client_uses_iam(u)]
         outputs: dict[str, pulumi.Output | None] = {
             "proxyEndpoint": proxy.endpoint,
             "proxyName": proxy.proxy_name,
@@ -287,6 +327,12 @@ class RdsProxyStack(pulumi.ComponentResource):
             "probeFunctionName": probe.function_name,
             "vpcId": net.vpc_id,
             "privateSubnetIds": net.private_subnet_ids,
+            "dbUserConnectArns": proxy.arn.apply(lambda arn: connect_arns(arn, iam_entries)),
+            "dbUserSecretArns": pulumi.Output.from_input(
+                {u: arn for u, arn in user_secret_arns.items() if u in entries}
+            )
+            if creds is not None
+            else None,
             "dbReplicaEndpoints": getattr(db, "replica_endpoints", None),
             "replicaClientSecurityGroupId": net.replica_clients_security_group_id,
             "dbClusterId": getattr(db, "cluster_id", None),
@@ -308,7 +354,7 @@ class RdsProxyStack(pulumi.ComponentResource):
                 # Every secret the proxy reads, by database user. Merge hook (users): add each user's secret
                 # (and give those secrets `replicas=replication.secret_replicas` too).
                 "drReplicaSecretArns": replica_secret_arns(
-                    {creds.username: creds.secret_arn}, replication.region
+                    {creds.username: creds.secret_arn, **user_secret_arns}, replication.region
                 ),
                 "drKeyArn": replication.key_arn,
             }

@@ -20,6 +20,7 @@ KEYS = {
     "iamAuth", "vpcCidr", "azCount", "dbInstanceClass", "dbEngineVersion", "dbAllocatedStorage",
     "dbName", "dbUsername", "dbBackupRetentionDays", "dbMultiAz", "dbDeletionProtection",
     "dbSkipFinalSnapshot", "probeTimeout", "probeMemorySize",
+    "dbUsers", "proxyDefaultAuthScheme", "probeUser",
     # security (issue 14)
     "kmsKeyArn", "logRetentionDays", "dbMonitoringInterval", "dbLogExports", "vpcFlowLogs", "secretRotationDays",
     "dbInstanceIdentifier",
@@ -59,7 +60,7 @@ def test_every_key_is_declared_with_type_description_and_default():
         assert {"type", "description", "default"} <= set(decl), key
 
 
-PY_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+PY_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}
 
 
 def _matches(value, declared: str) -> bool:
@@ -273,6 +274,8 @@ OTHER_VALUES: dict[str, tuple[str, dict[str, str]]] = {
     "dbServerlessMinCapacity": ("1", {"dbTopology": "aurora", "dbInstanceClass": "db.serverless"}),
     "dbServerlessMaxCapacity": ("8", {"dbTopology": "aurora", "dbInstanceClass": "db.serverless"}),
     "proxyReaderEndpoint": ("true", {"dbTopology": "aurora"}), "dbReadReplicas": ("1", {}),
+    "dbUsers": ('[{"name": "app"}]', {}), "proxyDefaultAuthScheme": ("IAM_AUTH", {}),
+    "probeUser": ("health", {}),
     # security (issue 14)
     "kmsKeyArn": ("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
     "logRetentionDays": ("90", {}), "dbMonitoringInterval": ("0", {}), "dbLogExports": ('["error"]', {}),

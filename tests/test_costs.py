@@ -228,7 +228,7 @@ def test_text_plan_prints_the_cost_table_and_total(capsys):
     out = capsys.readouterr().out
     assert "Estimated monthly cost:" in out
     assert "rds-proxy-proxy-proxy" in out.split("Estimated monthly cost:")[1]
-    assert "  Total: $39.31 per month (estimate)" in out
+    assert "  Total: $54.31 per month (estimate)" in out
 
 
 def test_diff_shows_the_cost_change(capsys):
@@ -237,9 +237,9 @@ def test_diff_shows_the_cost_change(capsys):
     assert "~ rds-proxy-db-instance: 14.71 -> 29.42 (+14.71)" in out
     # prod also keeps its DR half (drRegion): a key in us-west-2 and a secret replica (tests/test_dr.py).
     assert "~ rds-proxy-dr-key: 0.00 -> 1.00 (+1.00)" in out
-    assert "total: 39.31 -> 70.02 (+30.71)" in out
+    assert "total: 54.31 -> 70.82 (+16.51)" in out
     doc = plan_json(capsys, "--diff", "prod")
-    assert doc["diff"]["monthly_cost_change_usd"] == pytest.approx(30.71)
+    assert doc["diff"]["monthly_cost_change_usd"] == pytest.approx(16.51)
 
 
 def test_readme_cost_table_is_the_one_the_plan_computes():

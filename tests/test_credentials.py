@@ -10,10 +10,12 @@ from plan.engine import SecretValue
 from tests.conftest import ok, policy_doc, reveal
 
 FORBIDDEN = set('/@" ')
+MASTER_PASSWORD = "rds-proxy-creds-master-password"
+MASTER_SECRET = "rds-proxy-creds-master-secret"
 
 
 def test_password_is_generated_long_and_free_of_characters_rds_rejects(stack_run):
-    pw = stack_run.one("random:index/randomPassword:RandomPassword")
+    pw = stack_run.named(MASTER_PASSWORD)
     assert pw.inputs["length"] >= 16
     assert pw.inputs["special"] is True
     assert not FORBIDDEN & set(pw.inputs["overrideSpecial"])
@@ -21,13 +23,13 @@ def test_password_is_generated_long_and_free_of_characters_rds_rejects(stack_run
 
 
 def test_secret_value_holds_username_and_password_as_a_pulumi_secret(stack_run):
-    version = stack_run.one("aws:secretsmanager/secretVersion:SecretVersion").inputs
+    version = stack_run.named(f"{MASTER_SECRET}-value").inputs
     assert isinstance(version["secretString"], SecretValue)
     body = json.loads(version["secretString"].value)
     assert body["username"] == "admin"
-    password = stack_run.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    password = stack_run.named(MASTER_PASSWORD).outputs["result"]
     assert body["password"] == reveal(password)
-    assert version["secretId"] == stack_run.one("aws:secretsmanager/secret:Secret").id
+    assert version["secretId"] == stack_run.named(MASTER_SECRET).id
 
 
 def test_no_statement_we_write_uses_wildcards(stack_run):
@@ -42,7 +44,7 @@ def test_no_statement_we_write_uses_wildcards(stack_run):
 
 @pytest.mark.parametrize(("stack", "protected"), [("dev", False), ("prod", True)])
 def test_secret_is_protected_in_prod_only(stack, protected):
-    assert ok(stack).one("aws:secretsmanager/secret:Secret").protect is protected
+    assert ok(stack).named(MASTER_SECRET).protect is protected
 
 
 def test_credentials_only_generate_and_store_secrets(stack_run):

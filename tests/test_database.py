@@ -52,7 +52,7 @@ def test_password_comes_from_the_generated_secret_never_a_literal(stack_run):
     db = stack_run.one(INSTANCE).inputs
     assert isinstance(db["password"], SecretValue)
     assert db["password"].value == reveal(
-        stack_run.one("random:index/randomPassword:RandomPassword").outputs["result"]
+        stack_run.named("rds-proxy-creds-master-password").outputs["result"]
     )
 
 
@@ -125,11 +125,14 @@ def test_the_service_linked_role_is_checked_first(stack_run):
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_no_password_literal_in_any_input(stack):
-    run = ok(stack)
-    password = run.one("random:index/randomPassword:RandomPassword").outputs["result"]
-    password = reveal(password)
+    run = ok(stack, dbUsers=[{"name": "app"}])
+    passwords = [
+        reveal(p.outputs["result"]) for p in run.by_type("random:index/randomPassword:RandomPassword")
+    ]
+    assert len(passwords) == 3  # master, probe user, app
     for resource in run.resources:
-        assert password not in repr(resource.inputs), resource.name
+        for password in passwords:
+            assert password not in repr(resource.inputs), resource.name
 
 
 def test_a_role_check_the_deployer_may_not_run_only_warns(monkeypatch):
@@ -154,7 +157,7 @@ def test_turning_off_deletion_protection_unprotects_instance_and_secret_in_one_u
     `pulumi state unprotect`: both protected resources follow that one key, and the final snapshot stays."""
     run = ok("prod", dbDeletionProtection=False)
     db = run.one(INSTANCE)
-    secret = run.one("aws:secretsmanager/secret:Secret")
+    secret = run.named("rds-proxy-creds-master-secret")
     assert db.inputs["deletionProtection"] is False and db.protect is False
     assert secret.protect is False
     assert db.inputs["skipFinalSnapshot"] is False and db.inputs["finalSnapshotIdentifier"]

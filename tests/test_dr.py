@@ -77,6 +77,7 @@ def test_the_failover_command_finds_every_output_it_reads_and_the_dr_region_in_p
         "proxyEndpoint", "proxyName", "proxyArn", "dbInstanceId", "dbEndpoint", "secretArn",
         "probeFunctionName", "vpcId", "privateSubnetIds", "dbArn", "vpcCidr", "drState",
         "alarmTopicArn", "dashboardName", "dashboardUrl",  # monitoring, as on the primary (issue 10)
+        "dbUserConnectArns",  # the DR proxy's rds-db:connect ARNs (issue 8)
     }  # fmt: skip
 
 
@@ -181,12 +182,16 @@ def test_standby_proxy_reads_exactly_the_replicated_secrets_and_decrypts_only_vi
     replicas = prod.exports["drReplicaSecretArns"]
     proxy = run.one("aws:rds/proxy:Proxy")
     arns = [a["secretArn"] for a in proxy.inputs["auths"]]
-    assert arns == [replicas["admin"]]
+    # The master first, then every user the primary has (the probe user, dbUsers), as on the primary.
+    assert arns == [replicas["admin"], replicas["rdsproxy_probe"]]
+    assert set(replicas) == {"admin", "rdsproxy_probe"}
     assert all(ARN.match(a).group(1) == DR_REGION for a in arns)
     assert run.exports["secretArn"] == replicas["admin"]
-    role_policies = [p for p in run.by_type("aws:iam/rolePolicy:RolePolicy") if "secret-access" in p.name]
+    role_policies = [
+        p for p in run.by_type("aws:iam/rolePolicy:RolePolicy") if p.name == "rds-proxy-proxy-secret-access"
+    ]
     statements = {s["Sid"]: s for s in policy_doc(role_policies[0].inputs)["Statement"]}
-    assert statements["ReadProxySecrets"]["Resource"] == [replicas["admin"]]
+    assert statements["ReadProxySecrets"]["Resource"] == arns
     decrypt = statements["DecryptProxySecrets"]
     assert decrypt["Resource"] == prod.exports["drKeyArn"]
     assert ARN.match(decrypt["Resource"]).group(1) == DR_REGION
@@ -214,10 +219,13 @@ def test_primary_replicates_every_secret_to_the_dr_region_with_a_rotating_key_th
         assert secret.inputs["replicas"] == [{"region": DR_REGION, "kmsKeyId": key.outputs["arn"]}], (
             secret.name
         )
-    # The replica ARNs the standby reads: the secret's ARN with the DR region (Secrets Manager docs).
-    arn = prod.one("aws:secretsmanager/secret:Secret").outputs["arn"]
+    # The replica ARNs the standby reads: each secret's ARN with the DR region (Secrets Manager docs).
+    by_user = {
+        "admin": prod.named("rds-proxy-creds-master-secret").outputs["arn"],
+        "rdsproxy_probe": prod.named("rds-proxy-users-rdsproxy_probe-secret").outputs["arn"],
+    }
     assert prod.exports["drReplicaSecretArns"] == {
-        "admin": arn.replace(f":{PRIMARY_REGION}:", f":{DR_REGION}:")
+        u: arn.replace(f":{PRIMARY_REGION}:", f":{DR_REGION}:") for u, arn in by_user.items()
     }
     assert prod.exports["drRegion"] == DR_REGION
     assert prod.exports["drKeyArn"] == key.outputs["arn"]
@@ -240,12 +248,12 @@ def test_turning_dr_on_updates_the_deployed_secret_in_place_and_only_adds_resour
         if planned_inputs(with_dr, new[u]) != planned_inputs(without, old[u])
         or new[u].protect != old[u].protect
     ]
-    assert changed == ["rds-proxy-creds-master-secret"]
-    secret_old = without.one("aws:secretsmanager/secret:Secret")
-    secret_new = with_dr.one("aws:secretsmanager/secret:Secret")
-    # Only `replicas` changes; name/namePrefix (the provider's only replace-triggering inputs) stay.
-    assert {k: v for k, v in secret_new.inputs.items() if k != "replicas"} == secret_old.inputs
-    assert "replicas" not in secret_old.inputs
+    assert sorted(changed) == ["rds-proxy-creds-master-secret", "rds-proxy-users-rdsproxy_probe-secret"]
+    for name in changed:
+        secret_old, secret_new = without.named(name), with_dr.named(name)
+        # Only `replicas` changes; name/namePrefix (the provider's only replace-triggering inputs) stay.
+        assert {k: v for k, v in secret_new.inputs.items() if k != "replicas"} == secret_old.inputs
+        assert "replicas" not in secret_old.inputs
 
 
 # --- validation -----------------------------------------------------------------------------------------
@@ -293,7 +301,7 @@ def test_config_only_rules_refuse_before_anything_is_declared(config, key, needl
     [
         ({"aws:region": "eu-west-1"}, "aws:region: 'eu-west-1' is not allowed; expected the primary's drRegion 'us-west-2'"),
         ({"vpcCidr": "10.0.128.0/17"}, "vpcCidr: '10.0.128.0/17' is not allowed; expected a range that does not overlap the primary's vpcCidr '10.0.0.0/16'"),
-        ({"dbUsername": "other"}, "dbUsername: 'other' is not allowed; expected a user whose secret the primary replicates (admin)"),
+        ({"dbUsername": "other"}, "dbUsername: 'other' is not allowed; expected a user whose secret the primary replicates (admin, rdsproxy_probe)"),
     ],
 )  # fmt: skip
 def test_rules_on_the_primarys_outputs_fail_before_any_resource_registers(config, needle):

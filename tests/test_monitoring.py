@@ -90,7 +90,7 @@ def test_single_metric_alarm(what):
     assert alarm["treatMissingData"] == missing
     assert "metricQueries" not in alarm
     if namespace == "AWS/Lambda":
-        expected = {"FunctionName": run.one("aws:lambda/function:Function").inputs["name"]}
+        expected = {"FunctionName": run.named("rds-proxy-probe-function").inputs["name"]}
     elif what in ("db-cpu", "db-free-storage", "db-freeable-memory"):
         expected = {"DBInstanceIdentifier": run.one("aws:rds/instance:Instance").outputs["identifier"]}
     else:

@@ -96,16 +96,37 @@ def _rules(run):
 
 
 def test_security_groups_chain_probe_to_proxy_to_db_on_the_db_port_only(stack_run):
-    # The rotation function's own hops (issue 14, prod) are tested in tests/test_security.py.
+    """The probe → proxy → db chain on the DB port; the users bootstrap straight to the database on the DB
+    port; HTTPS to the Secrets Manager endpoint only from the bootstrap (the probe logs in with IAM here).
+    The rotation function's own hops (issue 14, prod) are tested in tests/test_security.py."""
     assert {r for r in _rules(stack_run) if "rotation" not in r} == {
         ("in", "probe", "proxy", 3306, 3306),
         ("out", "probe", "proxy", 3306, 3306),
         ("in", "proxy", "db", 3306, 3306),
         ("out", "proxy", "db", 3306, 3306),
+        ("in", "users", "db", 3306, 3306),
+        ("out", "users", "db", 3306, 3306),
+        ("in", "users", "endpoint", 443, 443),
+        ("out", "users", "endpoint", 443, 443),
     }
 
 
-def test_database_admits_only_the_proxy(stack_run):
+def test_a_probe_that_reads_a_password_also_reaches_the_secrets_endpoint_on_443_only():
+    run = ok("dev", iamAuth="DISABLED")
+    rules = _rules(run)
+    assert {r for r in rules if r[2] == "endpoint"} == {
+        ("in", "users", "endpoint", 443, 443),
+        ("out", "users", "endpoint", 443, 443),
+        ("in", "probe", "endpoint", 443, 443),
+        ("out", "probe", "endpoint", 443, 443),
+    }
+    assert {r for r in rules if r[0] == "out" and r[1] == "probe"} == {
+        ("out", "probe", "proxy", 3306, 3306),
+        ("out", "probe", "endpoint", 443, 443),
+    }
+
+
+def test_database_admits_only_the_proxy_and_the_users_bootstrap(stack_run):
     db_group = next(g for g in stack_run.by_type(SG) if g.name.endswith("-db-sg")).id
     sources = {
         r.inputs.get("referencedSecurityGroupId") or r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")
@@ -113,9 +134,38 @@ def test_database_admits_only_the_proxy(stack_run):
         if r.inputs["securityGroupId"] == db_group
     }
     proxy_group = next(g for g in stack_run.by_type(SG) if g.name.endswith("-proxy-sg")).id
+    users_group = next(g for g in stack_run.by_type(SG) if g.name.endswith("-users-sg")).id
     # With rotation on (prod), the rotation function's group too: tests/test_security.py.
     rotation = {g.id for g in stack_run.by_type(SG) if g.name.endswith("-rotation-sg")}
-    assert sources - rotation == {proxy_group}
+    assert sources - rotation == {proxy_group, users_group}
+
+
+def test_secrets_manager_endpoint_is_private_dns_interface_in_every_subnet_behind_its_group(stack_run):
+    endpoint = stack_run.one("aws:ec2/vpcEndpoint:VpcEndpoint").inputs
+    assert endpoint["serviceName"] == "com.amazonaws.us-east-1.secretsmanager"
+    assert endpoint["vpcEndpointType"] == "Interface"
+    assert endpoint["privateDnsEnabled"] is True
+    assert endpoint["vpcId"] == stack_run.one("aws:ec2/vpc:Vpc").id
+    assert endpoint["subnetIds"] == [s.id for s in stack_run.by_type("aws:ec2/subnet:Subnet")]
+    endpoint_group = next(
+        g for g in stack_run.by_type(SG) if g.name.endswith("-secretsmanager-endpoint-sg")
+    ).id
+    assert endpoint["securityGroupIds"] == [endpoint_group]
+
+
+def test_no_endpoint_and_no_extra_groups_unless_something_needs_them():
+    from components.networking import Networking, NetworkingArgs, NetworkSettings
+    from plan.engine import run_program
+
+    def program():
+        Networking(
+            "n", NetworkingArgs(settings=NetworkSettings(vpc_cidr="10.0.0.0/16", az_count=2), db_port=3306)
+        )
+
+    run = run_program("dev", {"aws:region": "us-east-1"}, program=program)
+    assert run.error is None, run.error
+    assert run.by_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
+    assert {g.name for g in run.by_type(SG)} == {"n-probe-sg", "n-proxy-sg", "n-db-sg"}
 
 
 def test_rules_reference_groups_use_tcp_and_are_described(stack_run):

@@ -35,10 +35,11 @@ def test_proxy_is_mysql_tls_only_with_secret_auth_and_iam(stack_run):
     proxy = stack_run.one(PROXY).inputs
     assert proxy["engineFamily"] == "MYSQL"
     assert proxy["requireTls"] is True
-    (auth,) = proxy["auths"]
+    auth = proxy["auths"][0]  # the master's entry stays first; user entries follow (tests/test_users.py)
     assert auth["authScheme"] == "SECRETS"
-    assert auth["secretArn"] == stack_run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
+    assert auth["secretArn"] == stack_run.named("rds-proxy-creds-master-secret").outputs["arn"]
     assert auth["iamAuth"] == "REQUIRED"
+    assert proxy["defaultAuthScheme"] == "NONE"
 
 
 @pytest.mark.parametrize(
@@ -291,16 +292,20 @@ def test_proxy_role_is_trusted_by_rds_only(stack_run):
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "rds.amazonaws.com"}]
 
 
-def test_proxy_role_reads_exactly_this_secret_and_nothing_else(stack_run):
-    secret_arn = stack_run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
-    policy = next(r for r in stack_run.by_type("aws:iam/rolePolicy:RolePolicy") if "secret-access" in r.name)
+def test_proxy_role_reads_exactly_the_master_and_user_secrets_and_nothing_else(stack_run):
+    # The master's secret stays registered, beside one secret per database user (here the probe user's).
+    secret_arns = [stack_run.named("rds-proxy-creds-master-secret").outputs["arn"]] + [
+        s.outputs["arn"] for s in stack_run.by_type("aws:secretsmanager/secret:Secret") if "-users-" in s.name
+    ]
+    assert len(secret_arns) == 2
+    policy = stack_run.named("rds-proxy-proxy-secret-access")
     role = next(r for r in stack_run.by_type("aws:iam/role:Role") if "proxy-role" in r.name)
     assert policy.inputs["role"] == role.id
     # The second statement, kms:Decrypt via Secrets Manager on the stack key: tests/test_security.py.
     statement = policy_doc(policy.inputs)["Statement"][0]
     assert statement["Effect"] == "Allow"
     assert sorted(statement["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-    assert statement["Resource"] == [secret_arn]
+    assert statement["Resource"] == secret_arns
 
 
 def test_kms_decrypt_is_added_only_for_a_customer_key_and_only_via_secrets_manager():

@@ -23,6 +23,7 @@ PROXY = "aws:rds/proxy:Proxy"
 PROXY_ENDPOINT = "aws:rds/proxyEndpoint:ProxyEndpoint"
 TARGET = "aws:rds/proxyTarget:ProxyTarget"
 FUNCTION = "aws:lambda/function:Function"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
@@ -52,7 +53,7 @@ def group_id(run, role: str) -> str:
 
 
 def password(run):
-    return reveal(run.one("random:index/randomPassword:RandomPassword").outputs["result"])
+    return reveal(run.named("rds-proxy-creds-master-password").outputs["result"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -274,9 +275,14 @@ def test_replicas_admit_only_their_direct_readers_and_the_database_still_only_th
         ("out", "proxy", "db", 3306),
         ("in", "replica-clients", "replica", 3306),
         ("out", "replica-clients", "replica", 3306),
+        # The users bootstrap reaches the database directly, and Secrets Manager through its endpoint.
+        ("in", "users", "db", 3306),
+        ("out", "users", "db", 3306),
+        ("in", "users", "secretsmanager-endpoint", 443),
+        ("out", "users", "secretsmanager-endpoint", 443),
     }
     for rule in run.by_type(INGRESS) + run.by_type(EGRESS):
-        assert rule.inputs["toPort"] == rule.inputs["fromPort"] == 3306
+        assert rule.inputs["toPort"] == rule.inputs["fromPort"] == (443 if "vpce" in rule.name else 3306)
         assert rule.inputs["ipProtocol"] == "tcp" and rule.inputs["description"]
     assert source(run).inputs["vpcSecurityGroupIds"] == [group_id(run, "db")]
 
@@ -381,8 +387,8 @@ def test_proxy_registers_the_aurora_cluster_and_waits_for_every_cluster_instance
     for member in run.by_type(CLUSTER_INSTANCE):
         assert run.depends_on(target, member), member.name
     # The proxy itself still builds while RDS does.
-    for type_ in (PROXY, FUNCTION):
-        assert not run.depends_on(run.one(type_), run.one(CLUSTER)), type_
+    for name in ("rds-proxy-proxy-proxy", "rds-proxy-probe-function"):
+        assert not run.depends_on(run.named(name), run.one(CLUSTER)), name
 
 
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
@@ -400,13 +406,32 @@ SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
     ids=["aurora", "multi-az-cluster", "replicas"],
 )
 def test_only_the_database_s_own_instances_and_the_proxy_target_wait_for_it(config, waiting):
+    """... and the users bootstrap (its function, its Invocation and the user secrets' values, which hold
+    the database's host), which must reach a running database."""
     run = ok("dev", **config)
     database = run.by_type(CLUSTER)[0] if run.by_type(CLUSTER) else source(run)
     found = {r.type for r in run.resources if r.custom and run.depends_on(r, database)}
-    assert found == waiting | WATCHING_THE_DATABASE
-    for type_ in (PROXY, FUNCTION, PROXY_ENDPOINT):
+    bootstrap = {
+        "aws:lambda/function:Function",
+        "aws:lambda/invocation:Invocation",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+    }
+    assert found == waiting | WATCHING_THE_DATABASE | bootstrap
+    assert {r.name for r in run.by_type(FUNCTION) if run.depends_on(r, database)} == {
+        "rds-proxy-users-function"
+    }
+    assert {r.name for r in run.by_type(SECRET_VERSION) if run.depends_on(r, database)} == {
+        "rds-proxy-creds-master-secret-value",
+        "rds-proxy-users-rdsproxy_probe-secret-value",
+    }
+    for type_ in (PROXY, PROXY_ENDPOINT):
         for resource in run.by_type(type_):
             assert not run.depends_on(resource, database), resource.name
+    assert not run.depends_on(run.named("rds-proxy-probe-function"), database)
+    # A cluster's endpoint exists before its instances: the bootstrap also waits for every one of them.
+    invocation = run.named("rds-proxy-users-bootstrap")
+    for member in run.by_type(CLUSTER_INSTANCE):
+        assert run.depends_on(invocation, member), member.name
 
 
 def test_aurora_outputs_are_the_cluster_s():
@@ -480,10 +505,11 @@ def test_reader_endpoint_is_read_only_in_the_proxy_s_subnets_and_group_and_repla
 
 def test_probe_gets_the_reader_endpoint_only_when_it_exists():
     run = ok("dev", **AURORA, proxyReaderEndpoint=True)
-    env = run.one(FUNCTION).inputs["environment"]["variables"]
+    env = run.named("rds-proxy-probe-function").inputs["environment"]["variables"]
     assert env["PROXY_READER_ENDPOINT"] == run.one(PROXY_ENDPOINT).outputs["endpoint"]
     assert env["PROXY_ENDPOINT"] == run.one(PROXY).outputs["endpoint"]
-    assert "PROXY_READER_ENDPOINT" not in ok("dev", **AURORA).one(FUNCTION).inputs["environment"]["variables"]
+    probe = ok("dev", **AURORA).named("rds-proxy-probe-function")
+    assert "PROXY_READER_ENDPOINT" not in probe.inputs["environment"]["variables"]
     assert ok("dev", **AURORA).by_type(PROXY_ENDPOINT) == []
 
 
@@ -494,6 +520,8 @@ def test_probe_gets_the_reader_endpoint_only_when_it_exists():
 COMMON = {"proxyEndpoint", "proxyName", "proxyArn", "dbEndpoint", "secretArn", "probeFunctionName", "vpcId"}
 COMMON |= {
     "privateSubnetIds",
+    "dbUserConnectArns",
+    "dbUserSecretArns",
     "alarmTopicArn",
     "dashboardName",
     "dashboardUrl",

@@ -116,7 +116,7 @@ def test_key_policy_names_the_partition_region_and_account_it_is_given():
 def test_a_given_key_is_used_everywhere_and_none_is_created():
     run = ok("prod", kmsKeyArn=GIVEN_KEY)
     assert stack_keys(run) == []
-    assert run.one(SECRET).inputs["kmsKeyId"] == GIVEN_KEY
+    assert run.named("rds-proxy-creds-master-secret").inputs["kmsKeyId"] == GIVEN_KEY
     assert {g.inputs["kmsKeyId"] for g in run.by_type(LOG_GROUP)} == {GIVEN_KEY}
     assert run.one(SAR).inputs["parameters"]["kmsKeyArn"] == GIVEN_KEY
 
@@ -125,7 +125,7 @@ def test_a_given_key_is_used_everywhere_and_none_is_created():
 
 
 def test_master_secret_uses_the_stack_key(stack_run):
-    assert stack_run.one(SECRET).inputs["kmsKeyId"] == key_arn(stack_run)
+    assert stack_run.named("rds-proxy-creds-master-secret").inputs["kmsKeyId"] == key_arn(stack_run)
 
 
 def test_proxy_role_decrypts_with_the_key_only_via_secrets_manager(stack_run):
@@ -271,11 +271,20 @@ def test_flow_log_role_is_trusted_only_for_this_accounts_flow_logs_and_writes_on
 # --- rotation ----------------------------------------------------------------------------------------------
 
 
-def test_dev_has_no_rotation_and_no_endpoint():
+def test_dev_has_no_rotation_and_only_the_users_bootstrap_reaches_the_endpoint():
     run = ok("dev")
-    for type_ in (SAR, ROTATION, ENDPOINT):
+    for type_ in (SAR, ROTATION):
         assert run.by_type(type_) == [], type_
-    assert run.one(SECRET_VERSION).ignore_changes == []
+    # The endpoint exists for issue 8's users bootstrap; nothing of the rotation's reaches it.
+    endpoint_group = run.one(ENDPOINT).inputs["securityGroupIds"]
+    ingress = run.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    sources = {
+        r.inputs["referencedSecurityGroupId"]
+        for r in ingress
+        if [r.inputs["securityGroupId"]] == endpoint_group
+    }
+    assert sources == {run.named("rds-proxy-net-users-sg").id}
+    assert run.named("rds-proxy-creds-master-secret-value").ignore_changes == []
     assert "password" not in run.one(INSTANCE).ignore_changes
 
 
@@ -286,7 +295,7 @@ def test_prod_rotates_the_master_secret_every_30_days_with_awss_function():
     assert app["semanticVersion"] == ROTATION_APPLICATION_VERSION == "1.1.671"
     assert sorted(app["capabilities"]) == ["CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"]
     rotation = run.one(ROTATION).inputs
-    assert rotation["secretId"] == run.one(SECRET).outputs["arn"]
+    assert rotation["secretId"] == run.named("rds-proxy-creds-master-secret").outputs["arn"]
     assert rotation["rotationRules"] == {"automaticallyAfterDays": 30}
     assert rotation["rotationLambdaArn"] == run.one(SAR).outputs["outputs"]["RotationLambdaARN"]
     assert rotation["rotateImmediately"] is False
@@ -343,12 +352,12 @@ def test_secrets_manager_endpoint_is_private_and_in_the_private_subnets():
 
 def test_after_rotation_pulumi_never_writes_the_old_password_back():
     run = ok("prod")
-    assert run.one(SECRET_VERSION).ignore_changes == ["secretString"]
+    assert run.named("rds-proxy-creds-master-secret-value").ignore_changes == ["secretString"]
     assert "password" in run.one(INSTANCE).ignore_changes
 
 
 def test_secret_has_the_shape_rotation_functions_read_and_stays_secret(stack_run):
-    version = stack_run.one(SECRET_VERSION).inputs
+    version = stack_run.named("rds-proxy-creds-master-secret-value").inputs
     assert isinstance(version["secretString"], SecretValue)
     body = json.loads(version["secretString"].value)
     db = stack_run.one(INSTANCE)
@@ -358,7 +367,7 @@ def test_secret_has_the_shape_rotation_functions_read_and_stays_secret(stack_run
         "port": 3306,
         "dbname": "testdb",
         "username": "admin",
-        "password": reveal(stack_run.one("random:index/randomPassword:RandomPassword").outputs["result"]),
+        "password": reveal(stack_run.named("rds-proxy-creds-master-password").outputs["result"]),
     }
 
 
