@@ -60,6 +60,11 @@ class DrStandbySettings:
     """This stack's `vpcCidr`: it must not overlap the primary's."""
     db_user: str
     """The master user (`dbUsername`): the primary must have replicated its secret."""
+    probe_user: str = ""
+    """`probeUser` when its login has a secret (NONE): the primary must have replicated that secret too."""
+    entry_users: tuple[str, ...] = ()
+    """The `dbUsers` entries with secrets (NONE): the standby's proxy reads their replicas, so the primary must
+    have the same entries (a replica copies the primary's users; no bootstrap runs on a standby)."""
 
     @property
     def state(self) -> DrState:
@@ -142,6 +147,14 @@ def check_primary(outputs: Mapping[str, Any], s: DrStandbySettings) -> None:
             f"dbUsername: {s.db_user!r} is not allowed; expected a user whose secret the primary replicates "
             f"({have})"
         )
+    if isinstance(secrets, Mapping):
+        for key, user in [("probeUser", s.probe_user), *(("dbUsers", u) for u in s.entry_users)]:
+            if user and user not in secrets:
+                problems.append(
+                    f"{key}: {user!r} is not allowed; expected a user whose secret the primary replicates "
+                    f"({', '.join(sorted(secrets))}): a standby's users are the primary's, so give both stacks "
+                    "the same dbUsers and probeUser"
+                )
     if problems:
         raise PrimaryStackError(s.primary_stack, problems)
 
@@ -408,6 +421,10 @@ class StandbyDatabase(pulumi.ComponentResource):
             skip_final_snapshot=skip_final_snapshot,
             final_snapshot_identifier=final_snapshot,
             parameter_group_name=parameters.name,
+            # Explicit on the replica: CreateDBInstanceReadReplica takes EnableIAMDatabaseAuthentication as a
+            # parameter of its own, and once promoted the proxy logs in with IAM under IAM_AUTH (RDS user
+            # guide, "Enabling and disabling IAM database authentication").
+            iam_database_authentication_enabled=True if s.iam_database_authentication else None,
             enabled_cloudwatch_logs_exports=list(s.log_exports) or None,
             monitoring_interval=s.monitoring_interval,
             monitoring_role_arn=monitoring_role_arn,

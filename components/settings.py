@@ -200,7 +200,7 @@ def parse_settings(
         rotation=parse_rotation(prefix, security),
         users=users,
         monitoring=parse_monitoring(p, database),
-        dr=parse_dr(p, project, region, network, credentials, database, security),
+        dr=parse_dr(p, project, region, network, credentials, database, security, users),
     )
     if p.problems:
         order = {key: i for i, key in enumerate(DECLARED)}
@@ -921,6 +921,7 @@ def parse_dr(
     credentials: CredentialsSettings,
     database: DatabaseSettings,
     security: SecuritySettings,
+    users: UsersSettings,
 ) -> DrSettings | None:
     """The DR section: a primary (`drRegion`), a standby (`drPrimaryStack`, `drPromoted`) or None.
 
@@ -991,6 +992,8 @@ def parse_dr(
             region=region or "",
             vpc_cidr=network.vpc_cidr,
             db_user=credentials.username,
+            probe_user=users.probe_user.name if users.scheme is AuthScheme.NONE else "",
+            entry_users=tuple(u.name for u in users.users) if users.scheme is AuthScheme.NONE else (),
         )
     if dr_region:
         return DrPrimarySettings(region=dr_region)

@@ -311,6 +311,47 @@ def test_rules_on_the_primarys_outputs_fail_before_any_resource_registers(config
     assert [r.type for r in run.resources] == [STACK_REFERENCE]  # only the read of the primary's state
 
 
+@pytest.mark.parametrize(
+    ("config", "needle"),
+    [
+        ({"dbUsers": [{"name": "app"}]}, "dbUsers: 'app' is not allowed; expected a user whose secret the primary replicates (admin, rdsproxy_probe)"),
+        ({"probeUser": "other_probe"}, "probeUser: 'other_probe' is not allowed; expected a user whose secret the primary replicates"),
+    ],
+)  # fmt: skip
+def test_a_standby_user_the_primary_does_not_replicate_is_refused_by_name_before_anything_registers(
+    config, needle
+):
+    run = deploy("dr", **config)
+    assert needle in _problems(run)
+    assert "give both stacks the same dbUsers and probeUser" in _problems(run)
+    assert [r.type for r in run.resources] == [STACK_REFERENCE]
+
+
+def test_promoted_under_end_to_end_iam_the_proxy_connects_on_the_promoted_instances_own_resource_id():
+    standby = ok("dr", proxyDefaultAuthScheme="IAM_AUTH")
+    # A replica cannot be a proxy target, so there is nothing to connect to yet and no grant.
+    assert not [
+        p for p in standby.by_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("proxy-db-connect")
+    ]
+    promoted = ok("dr", proxyDefaultAuthScheme="IAM_AUTH", drPromoted=True)
+    instance = promoted.one(INSTANCE)
+    # The proxy logs in to the promoted instance with IAM: its IAM database authentication is on.
+    assert standby.one(INSTANCE).inputs["iamDatabaseAuthenticationEnabled"] is True
+    assert instance.inputs["iamDatabaseAuthenticationEnabled"] is True
+    assert "iamDatabaseAuthenticationEnabled" not in ok("dr").one(INSTANCE).inputs
+    resource_id = instance.outputs["resourceId"]
+    assert resource_id.startswith("db-")
+    (statement,) = policy_doc(promoted.named("rds-proxy-proxy-db-connect").inputs)["Statement"]
+    assert statement["Action"] == "rds-db:connect"
+    assert statement["Resource"] == [
+        f"arn:aws:rds-db:{DR_REGION}:123456789012:dbuser:{resource_id}/rdsproxy_probe"
+    ]
+    assert (
+        promoted.named("rds-proxy-proxy-db-connect").urn
+        in promoted.one("aws:rds/proxyTarget:ProxyTarget").dependencies
+    )
+
+
 def test_a_primary_without_dr_outputs_is_refused_with_the_command_that_fixes_it():
     dev = ok("dev")  # a stack without drRegion exports none of what the standby reads
     config = load_stack_config("dr")
