@@ -650,3 +650,31 @@ def test_bad_arguments_name_the_flag(
         bg.parse_args(["--outputs", "x.json", *args])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_after_a_major_upgrade_on_rds_s_default_group_the_parameter_group_change_is_announced(
+    tmp_path: Path,
+) -> None:
+    # Green of a major version created without --parameter-group runs default.mysql8.4; the stack's own group
+    # follows dbEngineVersion's family, so "no changes" would be a false promise after `pulumi config set`.
+    h, _ = _switchover_harness(tmp_path)
+    h.expect(
+        "switchover_blue_green_deployment",
+        {"BlueGreenDeployment": deployment("SWITCHOVER_IN_PROGRESS")},
+        {"BlueGreenDeploymentIdentifier": DEP_ID, "SwitchoverTimeout": 300},
+    )
+    h.expect_deployment(deployment("SWITCHOVER_COMPLETED"))
+    h.expect_targets()
+    h.expect_instance(
+        instance(
+            EngineVersion="8.4.3",
+            DBParameterGroups=[
+                {"DBParameterGroupName": "default.mysql8.4", "ParameterApplyStatus": "in-sync"}
+            ],
+        )
+    )
+    assert h.run(*SWITCH_ARGS) == 0, h.out
+    assert "pulumi config set dbEngineVersion 8.4.3" in h.out
+    assert "default parameter group default.mysql8.4" in h.out
+    assert "must show only that parameter group change" in h.out
+    assert "must show no changes" not in h.out

@@ -510,6 +510,17 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("RDS.6", INSTANCE, {k: v for k, v in GOOD_INSTANCE.items() if k != "monitoringInterval"}, "dev", True),
     ("RDS.6", INSTANCE, {k: v for k, v in GOOD_INSTANCE.items() if k != "monitoringRoleArn"}, "prod", True),
     ("RDS.6", CLUSTER_INSTANCE, {"monitoringInterval": 5.0, "monitoringRoleArn": "arn:r"}, "prod", False),
+    ("RDS.6", CLUSTER_INSTANCE, {**GOOD_CLUSTER_INSTANCE, "instanceClass": "db.t4g.medium"}, "prod", True),
+    # A Multi-AZ DB cluster is monitored on the cluster; an Aurora cluster through its instances.
+    (
+        "RDS.6",
+        CLUSTER,
+        {**GOOD_MULTI_AZ_CLUSTER, "monitoringInterval": 60.0, "monitoringRoleArn": "arn:r"},
+        "prod",
+        False,
+    ),
+    ("RDS.6", CLUSTER, GOOD_MULTI_AZ_CLUSTER, "dev", True),
+    ("RDS.6", CLUSTER, GOOD_AURORA, "prod", False),
     # RDS.9
     ("RDS.9", INSTANCE, GOOD_INSTANCE, "dev", False),
     ("RDS.9", INSTANCE, {**GOOD_INSTANCE, "enabledCloudwatchLogsExports": ["general", "slowquery", "error"]}, "dev",

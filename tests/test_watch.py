@@ -106,6 +106,18 @@ def test_max_downtime_compares_the_longest_window() -> None:
     assert w.build_timeline([]).exceeds(None)  # nothing measured is not a pass
 
 
+def test_the_longest_window_is_the_longest_wherever_it_falls() -> None:
+    # A short blip before the real switchover window: the report and --max-downtime must use the later one.
+    t = w.build_timeline(
+        [o(0, 0.0, 0.1), o(1, 0.5, 0.6, False, "2013"), o(2, 1.0, 1.1),
+         o(3, 2.0, 2.1, False, "2003"), o(4, 2.5, 3.9, False, "2003"), o(5, 4.0, 4.1)]
+    )  # fmt: skip
+    assert [x.start for x in t.windows] == [0.5, 2.0]
+    assert t.longest is t.windows[1] and t.longest.length == pytest.approx(1.9)
+    assert t.exceeds(1.0)
+    assert not t.exceeds(1.9)
+
+
 def test_servers_are_listed_in_order_of_first_answer() -> None:
     t = w.build_timeline(
         [o(0, 0, 0.1, server_id="1"), o(1, 1, 1.1, server_id="2"), o(2, 2, 2.1, server_id="1")]

@@ -449,10 +449,22 @@ def config_instructions(ctx: Ctx, inst: dict[str, Any] | None) -> None:
         "  (if green got its own --parameter-group, make the stack's parameter group match it, or `pulumi up` "
         "changes it back)"
     )
+    defaults = [g for g in groups.split(", ") if g.startswith("default.")]
+    if defaults:
+        # A major version change without --parameter-group gives green RDS's default group of the new family;
+        # the stack's own group follows dbEngineVersion's family, so the next up creates it and attaches it.
+        ctx.say(
+            f"  (green runs RDS's default parameter group {defaults[0]}: `pulumi up` will create the stack's own "
+            "group of that family and attach it to the instance; expect that one change, and with "
+            "dbBlueGreenUpdate true it goes through another blue/green deployment)"
+        )
     ctx.say(f"  pulumi refresh{ctx.stack_flag}")
-    ctx.say(
-        f"  pulumi up{ctx.stack_flag}     # must show no changes; if it wants to change the instance, stop"
+    expected = (
+        "only that parameter group change; if it wants any other change to the instance, stop"
+        if defaults
+        else "no changes; if it wants to change the instance, stop"
     )
+    ctx.say(f"  pulumi up{ctx.stack_flag}     # must show {expected}")
 
 
 def cmd_switchover(ctx: Ctx, args: argparse.Namespace) -> int:

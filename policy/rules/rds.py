@@ -164,6 +164,12 @@ def _check_proxy_tls(props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
 
 
 def _check_enhanced_monitoring(props: Mapping[str, Any], ctx: RuleContext) -> list[str]:
+    engine = props.get("engine")
+    if isinstance(engine, str) and engine.startswith("aurora") and "instanceClass" not in props:
+        # An Aurora cluster: enhanced monitoring is set on each ClusterInstance, checked there. A Multi-AZ DB
+        # cluster (engine mysql) takes it on the cluster itself (provider docs of `aws.rds.Cluster`
+        # `monitoring_interval`): its three instances are no resources of the stack.
+        return []
     raw = props.get("monitoringInterval")
     if is_unknown(raw):
         return []
@@ -181,9 +187,9 @@ def _check_enhanced_monitoring(props: Mapping[str, Any], ctx: RuleContext) -> li
 RDS_6 = Rule(
     id="RDS.6",
     name="rds-enhanced-monitoring",
-    description="RDS DB instances must have enhanced monitoring on (any interval of 1-60 seconds; Security "
-    "Hub's default parameter is also any interval).",
-    resource_types=(RDS_INSTANCE, RDS_CLUSTER_INSTANCE),
+    description="RDS DB instances, Aurora cluster instances and Multi-AZ DB clusters must have enhanced "
+    "monitoring on (any interval of 1-60 seconds; Security Hub's default parameter is also any interval).",
+    resource_types=(RDS_INSTANCE, RDS_CLUSTER, RDS_CLUSTER_INSTANCE),
     check=_check_enhanced_monitoring,
     severity="low",
     remediation="Set monitoring_interval and monitoring_role_arn (config dbMonitoringInterval).",
