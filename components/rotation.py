@@ -8,8 +8,8 @@ support. The SAR application is AWS's own, maintained Lambda for exactly this se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -47,6 +47,10 @@ class RotationArgs:
     """The secrets to rotate, where the function runs and what it may reach."""
 
     secret_arns: Sequence[pulumi.Input[str]]
+    """The master secret (first) and any other secret rotated the same way."""
+    user_secret_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The database users' secrets (issue 8), by user: each rotates itself (single-user rotation) on the same
+    schedule; named by user so adding or removing one never renames another's schedule."""
     vpc_id: pulumi.Input[str]
     vpc_arn: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[str]]
@@ -154,6 +158,17 @@ class Rotation(pulumi.ComponentResource):
                 ),
                 # Configuring rotation runs only the function's testSecret step (the provider's docs); the first
                 # password change happens on the schedule, not in the middle of a deploy.
+                rotate_immediately=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*rules, args.endpoint]),
+            )
+        for user, secret_arn in sorted(args.user_secret_arns.items()):
+            aws.secretsmanager.SecretRotation(
+                f"{name}-{user}-schedule",
+                secret_id=secret_arn,
+                rotation_lambda_arn=function_arn,
+                rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                    automatically_after_days=s.days
+                ),
                 rotate_immediately=False,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*rules, args.endpoint]),
             )

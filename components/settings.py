@@ -881,6 +881,7 @@ def parse_users(
         probe_user=probe_user,
         function_name=f"{prefix}-users",
         log_retention_days=security.log_retention_days,
+        password_rotated=security.rotation,
     )
 
 

@@ -271,7 +271,8 @@ class RdsProxyStack(pulumi.ComponentResource):
             Rotation(
                 f"{name}-rotation",
                 RotationArgs(
-                    secret_arns=[creds.secret_arn],  # issue 8: the users' secrets join this list
+                    secret_arns=[creds.secret_arn],
+                    user_secret_arns=user_secret_arns,
                     vpc_id=net.vpc_id,
                     vpc_arn=net.vpc_arn,
                     subnet_ids=net.private_subnet_ids,

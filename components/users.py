@@ -98,6 +98,9 @@ class UsersSettings:
     probe_user: DbUser
     function_name: str
     log_retention_days: int
+    password_rotated: bool = False
+    """Secrets Manager rotates the users' passwords (`secretRotationDays`): Pulumi must not write the generated
+    one back; the bootstrap always reads the secret's current value."""
 
     @property
     def log_group_name(self) -> str:
@@ -212,7 +215,11 @@ class DbUsers(pulumi.ComponentResource):
                             "dbname": user.database,
                         }
                     ),
-                    opts=child,
+                    # After a rotation the secret's current version holds the new password; without this the
+                    # next `pulumi up` would write the generated (old) one back (issue 14).
+                    opts=pulumi.ResourceOptions(
+                        parent=self, ignore_changes=["secret_string"] if s.password_rotated else None
+                    ),
                 )
             )
             self.secret_arns[user.name] = secret.arn

@@ -294,7 +294,7 @@ def test_prod_rotates_the_master_secret_every_30_days_with_awss_function():
     assert app["applicationId"] == ROTATION_APPLICATION_ID
     assert app["semanticVersion"] == ROTATION_APPLICATION_VERSION == "1.1.671"
     assert sorted(app["capabilities"]) == ["CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"]
-    rotation = run.one(ROTATION).inputs
+    rotation = run.named("rds-proxy-rotation-schedule").inputs
     assert rotation["secretId"] == run.named("rds-proxy-creds-master-secret").outputs["arn"]
     assert rotation["rotationRules"] == {"automaticallyAfterDays": 30}
     assert rotation["rotationLambdaArn"] == run.one(SAR).outputs["outputs"]["RotationLambdaARN"]
@@ -302,7 +302,7 @@ def test_prod_rotates_the_master_secret_every_30_days_with_awss_function():
 
 
 def test_rotation_days_follow_config():
-    assert ok("dev", secretRotationDays=7).one(ROTATION).inputs["rotationRules"] == {
+    assert ok("dev", secretRotationDays=7).named("rds-proxy-rotation-schedule").inputs["rotationRules"] == {
         "automaticallyAfterDays": 7
     }
 
@@ -347,7 +347,7 @@ def test_secrets_manager_endpoint_is_private_and_in_the_private_subnets():
     assert endpoint["serviceName"] == "com.amazonaws.us-east-1.secretsmanager"
     assert endpoint["vpcEndpointType"] == "Interface" and endpoint["privateDnsEnabled"] is True
     assert endpoint["subnetIds"] == [s.id for s in run.by_type("aws:ec2/subnet:Subnet")]
-    assert run.depends_on(run.one(ROTATION), run.one(ENDPOINT))
+    assert all(run.depends_on(r, run.one(ENDPOINT)) for r in run.by_type(ROTATION))
 
 
 def test_after_rotation_pulumi_never_writes_the_old_password_back():
@@ -507,3 +507,28 @@ def test_a_rotated_cluster_password_is_never_written_back():
     )
     assert run.error is None, run.error
     assert "masterPassword" in run.one(CLUSTER).ignore_changes
+
+
+def test_the_users_secrets_rotate_on_the_masters_schedule_and_are_never_written_back():
+    """Issue 14: rotate the master secret *and the users' secrets*; each user's schedule is named by user."""
+    run = ok("prod", dbUsers=[{"name": "app"}])
+    schedules = {r.name: r.inputs for r in run.by_type(ROTATION)}
+    users = {
+        "app": run.named("rds-proxy-users-app-secret").outputs["arn"],
+        "rdsproxy_probe": run.named("rds-proxy-users-rdsproxy_probe-secret").outputs["arn"],
+    }
+    for user, arn in users.items():
+        schedule = schedules[f"rds-proxy-rotation-{user}-schedule"]
+        assert schedule["secretId"] == arn
+        assert schedule["rotationRules"] == {"automaticallyAfterDays": 30}
+        assert schedule["rotateImmediately"] is False
+        assert run.named(f"rds-proxy-users-{user}-secret-value").ignore_changes == ["secretString"]
+    master = schedules["rds-proxy-rotation-schedule"]
+    assert master["secretId"] == run.named("rds-proxy-creds-master-secret").outputs["arn"]
+    assert len(schedules) == 3
+
+
+def test_without_rotation_user_secrets_are_managed_by_pulumi():
+    run = ok("dev", dbUsers=[{"name": "app"}])
+    assert run.by_type(ROTATION) == []
+    assert run.named("rds-proxy-users-app-secret-value").ignore_changes == []
