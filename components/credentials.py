@@ -17,6 +17,22 @@ PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?.,^~"
 PASSWORD_LENGTH = 32
 
 
+def generated_password(name: str, opts: pulumi.ResourceOptions) -> random.RandomPassword:
+    """A password RDS accepts: 32 characters, every class at least twice, no `/ @ "` or space. Every user
+    of the stack (the master, each `dbUsers` entry) gets one of these."""
+    return random.RandomPassword(
+        name,
+        length=PASSWORD_LENGTH,
+        special=True,
+        override_special=PASSWORD_SPECIALS,
+        min_lower=2,
+        min_upper=2,
+        min_numeric=2,
+        min_special=2,
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class CredentialsSettings:
     """The master user's section of the stack config."""
@@ -64,17 +80,7 @@ class Credentials(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         db = args.settings
 
-        password = random.RandomPassword(
-            f"{name}-master-password",
-            length=PASSWORD_LENGTH,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            min_lower=2,
-            min_upper=2,
-            min_numeric=2,
-            min_special=2,
-            opts=child,
-        )
+        password = generated_password(f"{name}-master-password", child)
         secret = aws.secretsmanager.Secret(
             f"{name}-master-secret",
             description="Master credentials of the RDS database, read by RDS Proxy",

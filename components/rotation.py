@@ -148,9 +148,15 @@ class Rotation(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
         function_arn = app.outputs.apply(lambda o: o["RotationLambdaARN"])
-        for i, secret_arn in enumerate(args.secret_arns):
+        # The master's schedule keeps its first name; users' schedules are named by user, so adding or
+        # removing a user never renames (replaces) another's.
+        schedules = [
+            (f"{name}-schedule-{i + 1}" if i else f"{name}-schedule", arn)
+            for i, arn in enumerate(args.secret_arns)
+        ] + [(f"{name}-{user}-schedule", arn) for user, arn in sorted(args.user_secret_arns.items())]
+        for schedule, secret_arn in schedules:
             aws.secretsmanager.SecretRotation(
-                f"{name}-schedule-{i + 1}" if i else f"{name}-schedule",
+                schedule,
                 secret_id=secret_arn,
                 rotation_lambda_arn=function_arn,
                 rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
@@ -158,17 +164,6 @@ class Rotation(pulumi.ComponentResource):
                 ),
                 # Configuring rotation runs only the function's testSecret step (the provider's docs); the first
                 # password change happens on the schedule, not in the middle of a deploy.
-                rotate_immediately=False,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*rules, args.endpoint]),
-            )
-        for user, secret_arn in sorted(args.user_secret_arns.items()):
-            aws.secretsmanager.SecretRotation(
-                f"{name}-{user}-schedule",
-                secret_id=secret_arn,
-                rotation_lambda_arn=function_arn,
-                rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
-                    automatically_after_days=s.days
-                ),
                 rotate_immediately=False,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*rules, args.endpoint]),
             )

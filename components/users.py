@@ -16,9 +16,8 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
-from components.credentials import PASSWORD_LENGTH, PASSWORD_SPECIALS
+from components.credentials import generated_password
 from components.iam import arn_part, assume_role_policy, db_user_arn, secret_read_policy
 from components.lambda_package import LAMBDA_SRC, RUNTIME, write_package
 from components.proxy import AuthScheme, ClientPasswordAuthType, IamAuth, ProxyAuth
@@ -180,17 +179,7 @@ class DbUsers(pulumi.ComponentResource):
         secret_values: list[pulumi.Resource] = []
         for user in s.all_users if with_secrets else ():
             # Same alphabet rules as the master password: RDS refuses "/", "@", '"' and spaces.
-            password = random.RandomPassword(
-                f"{name}-{user.name}-password",
-                length=PASSWORD_LENGTH,
-                special=True,
-                override_special=PASSWORD_SPECIALS,
-                min_lower=2,
-                min_upper=2,
-                min_numeric=2,
-                min_special=2,
-                opts=child,
-            )
+            password = generated_password(f"{name}-{user.name}-password", child)
             # Not protected: removing a user from dbUsers must be able to remove its secret.
             secret = aws.secretsmanager.Secret(
                 f"{name}-{user.name}-secret",
