@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.iam import arn_part, assume_role_policy
+from components.roles import enhanced_monitoring_role_arn
 from components.target import ClusterTarget, DatabaseTarget, EngineFamily, InstanceTarget
 
 ENGINE = "mysql"
@@ -290,28 +290,10 @@ class Database(pulumi.ComponentResource):
         ]
 
     def _monitoring_role(self, name: str, args: DatabaseArgs) -> pulumi.Output[str] | None:
-        """The role enhanced monitoring publishes with (`AmazonRDSEnhancedMonitoringRole`), or None when off."""
-        s = args.settings
-        if not s.monitoring_interval:
+        """The enhanced monitoring role's ARN, or None when monitoring is off."""
+        if not args.settings.monitoring_interval:
             return None
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-monitoring-role",
-            description="Lets RDS enhanced monitoring publish OS metrics to CloudWatch Logs",
-            assume_role_policy=pulumi.Output.json_dumps(assume_role_policy("monitoring.rds.amazonaws.com")),
-            opts=child,
-        )
-        partition = pulumi.Output.from_input(args.account_arn or "arn:aws:").apply(lambda a: arn_part(a, 1))
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-monitoring-policy",
-            role=role.name,
-            policy_arn=partition.apply(
-                lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
-            ),
-            opts=child,
-        )
-        # RDS checks the role can publish when the instance is modified: attach the policy first.
-        return pulumi.Output.all(role.arn, attachment.id).apply(lambda a: a[0])
+        return enhanced_monitoring_role_arn(name, args.account_arn, pulumi.ResourceOptions(parent=self))
 
     def _instance(self, name: str, args: DatabaseArgs) -> None:
         s = args.settings

@@ -23,8 +23,8 @@ import pulumi_random as random
 
 from components.credentials import CredentialsSettings
 from components.database import DatabaseSettings
-from components.iam import arn_part, assume_role_policy
 from components.proxy import AuthScheme, ClientPasswordAuthType, ProxyAuth
+from components.roles import enhanced_monitoring_role_arn
 from components.target import EngineFamily, InstanceTarget, PendingTarget
 from components.users import Login, UsersSettings
 
@@ -372,28 +372,9 @@ class StandbyDatabase(pulumi.ComponentResource):
             )
             for log, group in zip(s.log_exports, s.log_groups_of(s.identifier), strict=True)
         ]
-        monitoring_role_arn: pulumi.Output[str] | None = None
-        if s.monitoring_interval:
-            role = aws.iam.Role(
-                f"{name}-monitoring-role",
-                description="Lets RDS enhanced monitoring publish OS metrics to CloudWatch Logs",
-                assume_role_policy=pulumi.Output.json_dumps(
-                    assume_role_policy("monitoring.rds.amazonaws.com")
-                ),
-                opts=child,
-            )
-            partition = pulumi.Output.from_input(args.account_arn or "arn:aws:").apply(
-                lambda a: arn_part(a, 1)
-            )
-            attachment = aws.iam.RolePolicyAttachment(
-                f"{name}-monitoring-policy",
-                role=role.name,
-                policy_arn=partition.apply(
-                    lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
-                ),
-                opts=child,
-            )
-            monitoring_role_arn = pulumi.Output.all(role.arn, attachment.id).apply(lambda a: a[0])
+        monitoring_role_arn = (
+            enhanced_monitoring_role_arn(name, args.account_arn, child) if s.monitoring_interval else None
+        )
         parameters = aws.rds.ParameterGroup(
             f"{name}-params",
             family=s.parameter_group_family,

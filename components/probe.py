@@ -10,8 +10,9 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import arn_part, assume_role_policy, db_connect_policy, secret_read_policy
+from components.iam import db_connect_policy, secret_read_policy
 from components.lambda_package import LAMBDA_SRC, RUNTIME, write_package
+from components.roles import lambda_vpc_role
 from components.users import Login
 
 HANDLER = "lambda_function.lambda_handler"
@@ -69,20 +70,8 @@ class ProbeFunction(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         s = args.settings
 
-        role = aws.iam.Role(
-            f"{name}-role",
-            description="Execution role of the RDS Proxy probe Lambda",
-            assume_role_policy=pulumi.Output.json_dumps(assume_role_policy("lambda.amazonaws.com")),
-            opts=child,
-        )
-        partition = pulumi.Output.from_input(args.proxy_arn).apply(lambda a: arn_part(a, 1))
-        vpc_access = aws.iam.RolePolicyAttachment(
-            f"{name}-vpc-access",
-            role=role.name,
-            policy_arn=partition.apply(
-                lambda p: f"arn:{p}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-            ),
-            opts=child,
+        role, vpc_access = lambda_vpc_role(
+            name, "Execution role of the RDS Proxy probe Lambda", args.proxy_arn, child
         )
         ready: list[pulumi.Resource] = [vpc_access]
         # The probe user first (the grant the probe had before other users existed), then the others.

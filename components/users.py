@@ -18,9 +18,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.credentials import generated_password
-from components.iam import arn_part, assume_role_policy, db_user_arn, secret_read_policy
+from components.iam import db_user_arn, secret_read_policy
 from components.lambda_package import LAMBDA_SRC, RUNTIME, write_package
 from components.proxy import AuthScheme, ClientPasswordAuthType, IamAuth, ProxyAuth
+from components.roles import lambda_vpc_role
 
 HANDLER = "users_function.lambda_handler"
 MODULES = ("users_function.py",)
@@ -234,20 +235,8 @@ class DbUsers(pulumi.ComponentResource):
             for u in s.all_users
         }
 
-        role = aws.iam.Role(
-            f"{name}-role",
-            description="Execution role of the database users bootstrap Lambda",
-            assume_role_policy=pulumi.Output.json_dumps(assume_role_policy("lambda.amazonaws.com")),
-            opts=child,
-        )
-        partition = pulumi.Output.from_input(args.master_secret_arn).apply(lambda a: arn_part(a, 1))
-        vpc_access = aws.iam.RolePolicyAttachment(
-            f"{name}-vpc-access",
-            role=role.name,
-            policy_arn=partition.apply(
-                lambda p: f"arn:{p}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-            ),
-            opts=child,
+        role, vpc_access = lambda_vpc_role(
+            name, "Execution role of the database users bootstrap Lambda", args.master_secret_arn, child
         )
         readable = [args.master_secret_arn, *self.secret_arns.values()]
         secret_access = aws.iam.RolePolicy(
